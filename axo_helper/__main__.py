@@ -1,0 +1,4 @@
+from axo_helper.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The `axo-helper` command group.
+
+Each command lives in its own module and is imported only when it runs, so
+`axo-helper --help` and `axo-helper plan` never pay for the others' imports.
+Commands parse options, call one core function and format its result.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
+import click
+
+from axo_helper import __version__
+from axo_helper.errors import AxoHelperError
+
+# name -> "module:attribute" of a click.Command
+COMMANDS: dict[str, str] = {
+    "gpus": "axo_helper.cli.gpus:gpus",
+    "plan": "axo_helper.cli.plan:plan",
+    "render": "axo_helper.cli.render:render",
+    "validate": "axo_helper.cli.validate:validate",
+    "run": "axo_helper.cli.run:run",
+    "demo": "axo_helper.cli.demo:demo",
+    "export": "axo_helper.cli.export:export",
+    "calibration": "axo_helper.cli.calibration:calibration",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._available(name)]
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        module = COMMANDS[name].split(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None or not self._available(cmd_name):
+            return None
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # One place turns a user mistake into a message and its documented exit code.
+        try:
+            return super().invoke(ctx)
+        except AxoHelperError as exc:
+            report_error(exc)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="axo-helper")
+def cli() -> None:
+    """Plan, render, check and run Axolotl fine-tuning jobs that fit your GPU.
+
+    \b
+    axo-helper plan --gpu auto --model meta-llama/Llama-3.1-8B --data qa.jsonl
+    axo-helper run  --gpu auto --model meta-llama/Llama-3.1-8B --data qa.jsonl
+    axo-helper validate train.yml --gpu rtx4090
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    cli.main(args=argv, prog_name="axo-helper")
+
+
+def report_error(exc: AxoHelperError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"  hint: {exc.hint}", err=True)

@@ -1,0 +1,77 @@
+"""One error hierarchy. Every message says what was wrong and what to do.
+
+Exit codes (documented in docs/cli.md):
+  0  success
+  1  failure (bad input data, nothing fits, no GPU, training failed, ...)
+  2  usage error (a malformed option value, a missing file named on the command line)
+  3  `validate`: the config is valid but does not fit the GPU
+A failed training passes Axolotl's own exit code through.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_DOES_NOT_FIT = 3
+
+
+class AxoHelperError(Exception):
+    """A problem the user can act on. `hint` says what to do about it."""
+
+    exit_code: int = EXIT_FAILURE
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(AxoHelperError):
+    """A malformed option value or argument (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class HardwareError(AxoHelperError):
+    """No GPU, no driver, an unknown GPU profile."""
+
+
+class GPUSpecError(UsageError):
+    """A --gpu value that cannot be parsed or matched."""
+
+
+class ModelError(AxoHelperError):
+    """A model that cannot be resolved or is not a causal LM."""
+
+
+class DatasetError(AxoHelperError):
+    """A dataset that is missing, empty, binary or of an unknown or mixed format."""
+
+
+class PlanError(AxoHelperError):
+    """Nothing fits: the message names the smallest change that would."""
+
+
+class ConfigError(AxoHelperError):
+    """An Axolotl config that cannot be read or is invalid."""
+
+
+class MissingExtraError(AxoHelperError):
+    """A command needs the [train] extra (Axolotl, torch)."""
+
+    def __init__(self, what: str):
+        super().__init__(
+            f"{what} needs Axolotl and torch, which are not installed",
+            hint='install them with: pip install "axo-helper[train]" torch==2.13.0 '
+            "(or the torch build for your CUDA)",
+        )
+
+
+class OutputExistsError(UsageError):
+    """Refusing to overwrite something without --force."""

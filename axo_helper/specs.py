@@ -1,0 +1,321 @@
+"""The value objects that flow between the modules (see docs/architecture.md).
+
+All frozen dataclasses, no I/O, no torch. Each module produces one of these:
+
+  hardware.resolve(spec)      -> Hardware
+  model.inspect(name)         -> ModelSpec
+  dataset.inspect(path, ...)  -> DataSpec
+  memory.estimate(setup)      -> MemoryBreakdown     (setup: TrainSetup)
+  planner.plan(hw, model, data, policy) -> Plan
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+GIB = 1024**3
+
+Method = Literal["full", "lora", "qlora"]
+Precision = Literal["bf16", "fp16", "fp32"]
+Attention = Literal["flash_attention_2", "sdpa", "eager"]
+Distributed = Literal["none", "ddp", "zero1", "zero2", "zero3", "fsdp"]
+DatasetType = Literal["alpaca", "chat_template", "completion", "input_output"]
+
+METHODS: tuple[Method, ...] = ("full", "lora", "qlora")
+DISTRIBUTED: tuple[Distributed, ...] = ("none", "ddp", "zero1", "zero2", "zero3", "fsdp")
+
+
+# --------------------------------------------------------------------------- hardware
+@dataclass(frozen=True)
+class GPU:
+    """One accelerator, detected (NVML) or from a profile (presets/gpus.yaml)."""
+
+    name: str  # "NVIDIA GeForce RTX 4090", or the profile's display name
+    memory_gib: float  # total memory, GiB (2**30 bytes)
+    compute_capability: tuple[int, int] | None = None  # (8, 9); None for AMD / unknown
+    bf16: bool = True
+    flash_attention_2: bool = True
+    tflops_bf16: float | None = None  # dense bf16 (fp16 where no bf16) tensor TFLOP/s
+    vendor: Literal["nvidia", "amd", "cpu", "unknown"] = "nvidia"
+    free_gib: float | None = None  # NVML only
+    index: int | None = None  # NVML only
+    driver: str | None = None  # NVML only
+    profile: str | None = None  # key in presets/gpus.yaml when matched
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What to plan against: N identical GPUs per node (or none: CPU)."""
+
+    gpus: tuple[GPU, ...]
+    source: Literal["nvml", "profile", "size", "cpu"]
+    nodes: int = 1
+    use_free_memory: bool = False  # --gpu auto plans against free memory
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def num_gpus(self) -> int:
+        """GPUs per node."""
+        return len(self.gpus)
+
+    @property
+    def world_size(self) -> int:
+        return max(1, self.num_gpus) * self.nodes
+
+    @property
+    def gpu(self) -> GPU | None:
+        """The GPU every rank plans against (the smallest one when they differ)."""
+        if not self.gpus:
+            return None
+        return min(self.gpus, key=lambda g: self.memory_of(g))
+
+    def memory_of(self, g: GPU) -> float:
+        if self.use_free_memory and g.free_gib is not None:
+            return g.free_gib
+        return g.memory_gib
+
+    @property
+    def budget_gib(self) -> float:
+        """Raw memory per GPU available to training, before the policy's headroom."""
+        g = self.gpu
+        return self.memory_of(g) if g is not None else 0.0
+
+    @property
+    def is_cpu(self) -> bool:
+        return not self.gpus
+
+    def describe(self) -> str:
+        if not self.gpus:
+            return "CPU (no GPU)"
+        g = self.gpus[0]
+        count = f"{self.num_gpus}x " if self.num_gpus > 1 else ""
+        nodes = f" x {self.nodes} nodes" if self.nodes > 1 else ""
+        return f"{count}{g.name} ({g.memory_gib:.1f} GiB){nodes}"
+
+
+# --------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class LinearShape:
+    """A Linear layer inside each transformer block: the unit LoRA targets."""
+
+    name: str  # the module name Axolotl/PEFT use: q_proj, k_proj, ..., gate_proj, w1, c_attn ...
+    d_in: int
+    d_out: int
+    count: int = 1  # copies per layer (MoE experts: num_experts)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture facts of a causal LM. Never holds weights."""
+
+    name: str  # what the user passed: an HF id or a local path
+    model_type: str  # config.json model_type: "llama", "qwen2", "mistral", ...
+    architecture: str  # "LlamaForCausalLM"
+    family: str  # calibration key: "llama", "qwen2", "gemma2", ... (usually model_type)
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    tie_word_embeddings: bool
+    max_position_embeddings: int
+    total_params: int
+    active_params: int  # == total_params for dense models
+    linears: tuple[LinearShape, ...]  # per transformer block
+    num_experts: int = 0
+    experts_per_token: int = 0
+    torch_dtype: str = "bfloat16"
+    source: Literal["local", "preset", "hub"] = "preset"
+    local_path: str | None = None  # a local directory with config.json (and maybe weights)
+    hf_id: str | None = None
+    generic: bool = False  # True when the architecture was unknown and generic fields were used
+    chat_template: bool = False  # the tokenizer (when known) ships a chat template
+    notes: tuple[str, ...] = ()
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def embedding_params(self) -> int:
+        """Input embeddings plus an untied lm_head."""
+        emb = self.vocab_size * self.hidden_size
+        return emb if self.tie_word_embeddings else 2 * emb
+
+    @property
+    def linear_params(self) -> int:
+        """Parameters in the blocks' Linear layers (those k-bit loading quantizes)."""
+        return self.num_layers * sum(ls.d_in * ls.d_out * ls.count for ls in self.linears)
+
+
+# --------------------------------------------------------------------------- dataset
+@dataclass(frozen=True)
+class TokenStats:
+    p50: int
+    p95: int
+    p99: int
+    max: int
+    mean: float
+    total: int  # estimated tokens in the whole dataset
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a dataset is and how long its samples are."""
+
+    path: str
+    files: tuple[str, ...]
+    type: DatasetType
+    # Axolotl field mapping for the type, e.g. {"field_messages": "conversations",
+    # "message_property_mappings": {"role": "from", "content": "value"}} for ShareGPT keys.
+    fields: dict[str, Any]
+    rows: int
+    sampled_rows: int  # rows whose tokens were counted
+    tokens: TokenStats
+    tokenizer: str | None  # the tokenizer used; None when approximated
+    approximate: bool  # True: chars-per-token approximation (see docs/dataset.md)
+    keys: tuple[str, ...] = ()  # top-level keys of the rows
+    file_format: Literal["jsonl", "json", "parquet", "csv", "mixed"] = "jsonl"
+    warnings: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- memory
+@dataclass(frozen=True)
+class TrainSetup:
+    """Everything memory.estimate needs; can describe any Axolotl config, not only ours."""
+
+    model: ModelSpec
+    method: Method = "lora"
+    precision: Precision = "bf16"
+    load_in_8bit: bool = False  # LoRA over an LLM.int8 base
+    lora_r: int = 16
+    lora_targets: tuple[str, ...] = ("all-linear",)  # module names, or "all-linear"
+    lora_dropout: float = 0.05
+    lora_modules_to_save: tuple[str, ...] = ()  # e.g. ("embed_tokens", "lm_head")
+    sequence_len: int = 2048
+    micro_batch_size: int = 1
+    sample_packing: bool = False
+    gradient_checkpointing: bool = True
+    attn_implementation: Attention = "sdpa"
+    optimizer: str = "adamw_torch_fused"  # Axolotl's `optimizer:` value
+    fused_cross_entropy: bool = False  # Liger FLCE / Cut Cross Entropy
+    num_gpus: int = 1  # data-parallel ranks (all nodes)
+    distributed: Distributed = "none"
+    cpu_offload: bool = False  # ZeRO/FSDP optimizer (and param, for ZeRO-3) offload
+    quant_storage_bf16: bool = False  # bnb_4bit_quant_storage: bfloat16 (QLoRA + FSDP/ZeRO-3)
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Predicted peak memory per GPU, in GiB, and where it goes."""
+
+    weights_gib: float
+    trainable_state_gib: float  # gradients + optimizer states + fp32 master copies
+    activations_gib: float
+    logits_gib: float
+    overhead_gib: float  # CUDA context, cuBLAS workspace, allocator reserve, comm buffers
+    total_gib: float
+    trainable_params: int
+    notes: tuple[str, ...] = ()  # assumptions that shaped the numbers
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "weights_gib": round(self.weights_gib, 2),
+            "trainable_state_gib": round(self.trainable_state_gib, 2),
+            "activations_gib": round(self.activations_gib, 2),
+            "logits_gib": round(self.logits_gib, 2),
+            "overhead_gib": round(self.overhead_gib, 2),
+            "total_gib": round(self.total_gib, 2),
+        }
+
+
+# --------------------------------------------------------------------------- plan
+@dataclass(frozen=True)
+class Rejected:
+    method: str  # "full", "lora", "qlora", or a variant such as "lora (micro_batch 8)"
+    total_gib: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A decided training setup, with its estimate and the reasons behind each choice."""
+
+    hardware: Hardware
+    model: ModelSpec
+    data: DataSpec | None
+    setup: TrainSetup  # the setup that was estimated (method, seq len, micro batch, ...)
+    memory: MemoryBreakdown
+    budget_gib: float  # per GPU, after headroom
+    gradient_accumulation_steps: int
+    lora_alpha: int | None
+    learning_rate: float
+    num_epochs: int
+    lr_scheduler: str
+    warmup_ratio: float
+    rejected: tuple[Rejected, ...] = ()
+    warnings: tuple[str, ...] = ()
+    # key -> one-line reason, rendered as YAML comments ("micro_batch_size": "21.3 of 24.0 GiB ...")
+    reasons: dict[str, str] = field(default_factory=dict)
+    steps_per_epoch: int | None = None
+    seconds_per_epoch: float | None = None
+    tokens_per_epoch: int | None = None
+    assumed_mfu: float | None = None  # model FLOPs utilisation used for the time estimate
+    calibrated_from: int = 0  # measured runs that corrected the estimate
+
+    # Convenience views of the setup, named as in the --json output.
+    @property
+    def method(self) -> Method:
+        return self.setup.method
+
+    @property
+    def precision(self) -> Precision:
+        return self.setup.precision
+
+    @property
+    def micro_batch_size(self) -> int:
+        return self.setup.micro_batch_size
+
+    @property
+    def num_gpus(self) -> int:
+        return self.setup.num_gpus
+
+    @property
+    def effective_batch(self) -> int:
+        return self.setup.micro_batch_size * self.gradient_accumulation_steps * self.setup.num_gpus
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable `plan --json` object (documented in docs/plan-json.md)."""
+        s = self.setup
+        return {
+            "method": s.method,
+            "precision": s.precision,
+            "attn_implementation": s.attn_implementation,
+            "sequence_len": s.sequence_len,
+            "sample_packing": s.sample_packing,
+            "micro_batch_size": s.micro_batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "effective_batch_size": self.effective_batch,
+            "gradient_checkpointing": s.gradient_checkpointing,
+            "optimizer": s.optimizer,
+            "num_gpus": s.num_gpus,
+            "distributed": s.distributed,
+            "trainable_params": self.memory.trainable_params,
+            "lora_r": s.lora_r if s.method != "full" else None,
+            "lora_alpha": self.lora_alpha,
+            "learning_rate": self.learning_rate,
+            "num_epochs": self.num_epochs,
+            "memory": {**self.memory.as_dict(), "budget_gib": round(self.budget_gib, 2)},
+            "rejected": [asdict(r) for r in self.rejected],
+            "warnings": list(self.warnings),
+            "model": self.model.name,
+            "gpu": self.hardware.describe(),
+            "steps_per_epoch": self.steps_per_epoch,
+            "seconds_per_epoch": (
+                round(self.seconds_per_epoch, 1) if self.seconds_per_epoch is not None else None
+            ),
+            "calibrated_from": self.calibrated_from,
+        }
