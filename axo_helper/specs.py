@@ -127,6 +127,7 @@ class ModelSpec:
     linears: tuple[LinearShape, ...]  # per transformer block
     num_experts: int = 0
     experts_per_token: int = 0
+    mlp_gated: bool = True  # SwiGLU/GeGLU (gate+up+down) vs a plain 2-matrix MLP (GELU)
     torch_dtype: str = "bfloat16"
     source: Literal["local", "preset", "hub"] = "preset"
     local_path: str | None = None  # a local directory with config.json (and maybe weights)

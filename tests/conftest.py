@@ -1,0 +1,18 @@
+"""Shared fixtures. Every test runs with a private AXO_HELPER_HOME and the hub offline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("axo-home")
+    monkeypatch.setenv("AXO_HELPER_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    yield home
