@@ -1,0 +1,370 @@
+"""The calibration store: measured runs in an embedded SQLite database.
+
+Every finished run (the plugin's metrics.json) adds one row: the setup, the
+predicted and the measured peak memory, and tokens/s. The planner then corrects
+its estimate for the same GPU model + architecture family + method, and uses
+measured tokens/s instead of an assumed utilisation for its time estimate.
+
+The database lives at $AXO_HELPER_HOME/calibration.sqlite3 (default: the
+platform's user data directory). It is opened in WAL mode with a busy timeout,
+so two runs that finish at once both land; every write is one transaction.
+
+Correction rule (conservative on purpose, see docs/calibration.md):
+- ratio = measured / predicted for each matching row;
+- if any ratio is above 1, the estimate is scaled by the largest one (we under-
+  predicted once: trust the worst case);
+- if all are below 1, it is scaled by halfway between 1 and the largest ratio
+  (we over-predicted: give back only half the margin);
+- the factor is clamped to [MIN_FACTOR, MAX_FACTOR]: a wildly different ratio
+  means a different setup or a broken measurement, not a calibration.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import IO, Any
+
+from axo_helper.errors import AxoHelperError
+from axo_helper.specs import MemoryBreakdown, TrainSetup
+
+SCHEMA_VERSION = 1
+DB_NAME = "calibration.sqlite3"
+MIN_FACTOR = 0.7
+MAX_FACTOR = 2.0
+BUSY_TIMEOUT_S = 30.0
+
+
+def home_dir() -> Path:
+    """axo-helper's user data directory ($AXO_HELPER_HOME overrides)."""
+    env = os.environ.get("AXO_HELPER_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("axo-helper", appauthor=False))
+
+
+def default_db_path() -> Path:
+    return home_dir() / DB_NAME
+
+
+_VENDOR_WORDS = {"nvidia", "geforce", "tesla", "quadro", "amd", "instinct", "radeon"}
+
+
+def gpu_key(name: str) -> str:
+    """Normalise a GPU name: "NVIDIA GeForce RTX 4090" and "rtx-4090" give "rtx 4090"."""
+    cleaned = "".join(ch if ch.isalnum() else " " for ch in name.lower())
+    return " ".join(w for w in cleaned.split() if w not in _VENDOR_WORDS)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One finished run, as stored."""
+
+    gpu: str
+    family: str
+    model: str
+    method: str
+    sequence_len: int
+    micro_batch_size: int
+    gradient_checkpointing: bool
+    attn_implementation: str
+    optimizer: str
+    num_gpus: int
+    distributed: str
+    predicted_gib: float
+    measured_gib: float
+    tokens_per_s: float | None = None
+    created_at: float = 0.0
+    source: str = "run"  # "run" or "import"
+
+    @property
+    def ratio(self) -> float:
+        return self.measured_gib / self.predicted_gib
+
+    @classmethod
+    def from_setup(
+        cls,
+        setup: TrainSetup,
+        *,
+        gpu: str,
+        predicted_gib: float,
+        measured_gib: float,
+        tokens_per_s: float | None = None,
+        source: str = "run",
+    ) -> Measurement:
+        return cls(
+            gpu=gpu,
+            family=setup.model.family,
+            model=setup.model.name,
+            method=setup.method,
+            sequence_len=setup.sequence_len,
+            micro_batch_size=setup.micro_batch_size,
+            gradient_checkpointing=setup.gradient_checkpointing,
+            attn_implementation=setup.attn_implementation,
+            optimizer=setup.optimizer,
+            num_gpus=setup.num_gpus,
+            distributed=setup.distributed,
+            predicted_gib=predicted_gib,
+            measured_gib=measured_gib,
+            tokens_per_s=tokens_per_s,
+            created_at=time.time(),
+            source=source,
+        )
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Measurement))
+
+_CREATE = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    schema_version INTEGER NOT NULL,
+    gpu_key TEXT NOT NULL,
+    {", ".join(f"{c} {'REAL' if c in ('predicted_gib', 'measured_gib', 'tokens_per_s', 'created_at') else 'TEXT'}" for c in COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS runs_match ON runs (gpu_key, family, method);
+"""
+
+
+class CalibrationStore:
+    """The SQLite store. Cheap to construct; connects per operation."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path or default_db_path()
+        self.warnings: list[str] = []
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise AxoHelperError(
+                f"cannot open the calibration store {self.path}: {exc}",
+                hint="check the directory's permissions, or set AXO_HELPER_HOME elsewhere",
+            ) from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_CREATE)
+            yield conn
+        except sqlite3.DatabaseError as exc:
+            raise AxoHelperError(
+                f"the calibration store {self.path} is not a readable SQLite database ({exc})",
+                hint="move it aside or run `axo-helper calibration clear --force`",
+            ) from exc
+        finally:
+            conn.close()
+
+    # ------------------------------------------------------------------ writing
+    def add(self, m: Measurement) -> None:
+        self.add_many([m])
+
+    def add_many(self, ms: Iterable[Measurement]) -> int:
+        rows = [m for m in ms]
+        if not rows:
+            return 0
+        cols = ("schema_version", "gpu_key", *COLUMNS)
+        sql = f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    sql,
+                    [
+                        (SCHEMA_VERSION, gpu_key(m.gpu), *(_to_db(getattr(m, c)) for c in COLUMNS))
+                        for m in rows
+                    ],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    def clear(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self._connect() as conn:
+            cur = conn.execute("DELETE FROM runs")
+            return cur.rowcount
+
+    # ------------------------------------------------------------------ reading
+    def measurements(
+        self, *, gpu: str | None = None, family: str | None = None, method: str | None = None
+    ) -> list[Measurement]:
+        """Valid rows, oldest first; rows that cannot be read are skipped with a warning."""
+        if not self.path.exists():
+            return []
+        where, args = [], []
+        for col, val in (("gpu_key", gpu and gpu_key(gpu)), ("family", family), ("method", method)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = f"SELECT id, schema_version, {', '.join(COLUMNS)} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        with self._connect() as conn:
+            raw = conn.execute(sql, args).fetchall()
+        out: list[Measurement] = []
+        for row in raw:
+            row_id, version, *values = row
+            parsed = _parse_row(version, dict(zip(COLUMNS, values, strict=True)))
+            if isinstance(parsed, str):
+                self.warnings.append(f"calibration row {row_id} skipped: {parsed}")
+            else:
+                out.append(parsed)
+        return out
+
+    def export_csv(self, stream: IO[str]) -> int:
+        rows = self.measurements()
+        writer = csv.DictWriter(stream, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        for m in rows:
+            writer.writerow(asdict(m))
+        return len(rows)
+
+    def import_csv(self, stream: IO[str]) -> int:
+        """Add rows from a CSV written by export_csv (sharing measurements)."""
+        good: list[Measurement] = []
+        for i, rec in enumerate(csv.DictReader(stream), start=2):
+            parsed = _parse_row(SCHEMA_VERSION, {**rec, "source": "import"})
+            if isinstance(parsed, str):
+                self.warnings.append(f"CSV line {i} skipped: {parsed}")
+            else:
+                good.append(parsed)
+        return self.add_many(good)
+
+    # ------------------------------------------------------------------ using
+    def corrector(self, gpu: str | None) -> Corrector:
+        """A planner hook that corrects estimates for this GPU from matching runs."""
+        return Corrector(self, gpu)
+
+
+def _to_db(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) else value
+
+
+def _parse_row(version: Any, rec: dict[str, Any]) -> Measurement | str:
+    """A Measurement, or the reason the row is unusable."""
+    if version != SCHEMA_VERSION:
+        return f"written by a different schema version ({version!r})"
+    try:
+        m = Measurement(
+            gpu=str(rec["gpu"]),
+            family=str(rec["family"]),
+            model=str(rec["model"]),
+            method=str(rec["method"]),
+            sequence_len=int(rec["sequence_len"]),
+            micro_batch_size=int(rec["micro_batch_size"]),
+            gradient_checkpointing=str(rec["gradient_checkpointing"]).lower() in ("1", "true"),
+            attn_implementation=str(rec["attn_implementation"]),
+            optimizer=str(rec["optimizer"]),
+            num_gpus=int(rec["num_gpus"]),
+            distributed=str(rec["distributed"]),
+            predicted_gib=float(rec["predicted_gib"]),
+            measured_gib=float(rec["measured_gib"]),
+            tokens_per_s=(
+                float(rec["tokens_per_s"]) if rec.get("tokens_per_s") not in (None, "") else None
+            ),
+            created_at=float(rec.get("created_at") or 0.0),
+            source=str(rec.get("source") or "run"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"unreadable value ({exc})"
+    if m.method not in ("full", "lora", "qlora"):
+        return f"unknown method {m.method!r}"
+    for name in ("predicted_gib", "measured_gib"):
+        v = getattr(m, name)
+        if not math.isfinite(v) or v <= 0:
+            return f"{name} must be a positive number, got {v!r}"
+    if m.tokens_per_s is not None and (not math.isfinite(m.tokens_per_s) or m.tokens_per_s <= 0):
+        return f"tokens_per_s must be positive, got {m.tokens_per_s!r}"
+    if m.sequence_len <= 0 or m.micro_batch_size <= 0 or m.num_gpus <= 0:
+        return "sequence_len, micro_batch_size and num_gpus must be positive"
+    return m
+
+
+def correction_factor(ratios: list[float]) -> float:
+    """The conservative factor for a list of measured/predicted ratios (see module doc)."""
+    if not ratios:
+        return 1.0
+    worst = max(ratios)
+    factor = worst if worst >= 1.0 else 1.0 - (1.0 - worst) / 2
+    return min(MAX_FACTOR, max(MIN_FACTOR, factor))
+
+
+class Corrector:
+    """Callable planner hook: (setup, estimate) -> corrected estimate.
+
+    `runs` counts the measurements behind the last correction, for "calibrated from N runs".
+    """
+
+    def __init__(self, store: CalibrationStore, gpu: str | None):
+        self.store = store
+        self.gpu = gpu
+        self.runs = 0
+        self._cache: dict[tuple[str, str], list[Measurement]] = {}
+
+    def matches(self, setup: TrainSetup) -> list[Measurement]:
+        if self.gpu is None:
+            return []
+        key = (setup.model.family, setup.method)
+        if key not in self._cache:
+            try:
+                self._cache[key] = self.store.measurements(
+                    gpu=self.gpu, family=key[0], method=key[1]
+                )
+            except AxoHelperError as exc:
+                # A broken store must not stop planning: plan uncalibrated and say why.
+                self.store.warnings.append(str(exc))
+                self._cache[key] = []
+        return self._cache[key]
+
+    def __call__(self, setup: TrainSetup, estimate: MemoryBreakdown) -> MemoryBreakdown:
+        found = self.matches(setup)
+        if not found:
+            return estimate
+        factor = correction_factor([m.ratio for m in found])
+        self.runs = len(found)
+        return scale(estimate, factor, f"calibrated from {len(found)} run(s): x{factor:.2f}")
+
+    def tokens_per_s(self, setup: TrainSetup) -> float | None:
+        """Measured throughput of the same setup (seq len, micro batch, GC, GPUs), if any."""
+        same = [
+            m.tokens_per_s
+            for m in self.matches(setup)
+            if m.tokens_per_s
+            and m.sequence_len == setup.sequence_len
+            and m.micro_batch_size == setup.micro_batch_size
+            and m.gradient_checkpointing == setup.gradient_checkpointing
+            and m.num_gpus == setup.num_gpus
+        ]
+        if not same:
+            return None
+        same.sort()
+        return same[len(same) // 2]
+
+
+def scale(estimate: MemoryBreakdown, factor: float, note: str) -> MemoryBreakdown:
+    """Scale every component, so the breakdown still adds up to the total."""
+    if factor == 1.0:
+        return replace(estimate, notes=(*estimate.notes, note))
+    return replace(
+        estimate,
+        weights_gib=estimate.weights_gib * factor,
+        trainable_state_gib=estimate.trainable_state_gib * factor,
+        activations_gib=estimate.activations_gib * factor,
+        logits_gib=estimate.logits_gib * factor,
+        overhead_gib=estimate.overhead_gib * factor,
+        total_gib=estimate.total_gib * factor,
+        notes=(*estimate.notes, note),
+    )
