@@ -42,6 +42,7 @@ class GPU:
     index: int | None = None  # NVML only
     driver: str | None = None  # NVML only
     profile: str | None = None  # key in presets/gpus.yaml when matched
+    uuid: str | None = None  # NVML only: "GPU-…", what CUDA_VISIBLE_DEVICES may name
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,11 @@ class LinearShape:
     d_in: int
     d_out: int
     count: int = 1  # copies per layer (MoE experts: num_experts)
+    # False for weights that are not nn.Linear modules: transformers>=5 stores MoE experts as
+    # fused 3D tensors (experts.gate_up_proj / experts.down_proj) and routers as bare
+    # Parameters. LoRA "all-linear" does not adapt them and bitsandbytes does not quantize
+    # them (Axolotl needs quantize_moe_experts / lora_target_parameters for that).
+    nn_linear: bool = True
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,7 @@ class ModelSpec:
     linears: tuple[LinearShape, ...]  # per transformer block
     num_experts: int = 0
     experts_per_token: int = 0
+    shared_expert_intermediate_size: int = 0  # qwen2_moe: an always-active shared expert MLP
     mlp_gated: bool = True  # SwiGLU/GeGLU (gate+up+down) vs a plain 2-matrix MLP (GELU)
     torch_dtype: str = "bfloat16"
     source: Literal["local", "preset", "hub"] = "preset"
@@ -149,7 +156,9 @@ class ModelSpec:
     @property
     def linear_params(self) -> int:
         """Parameters in the blocks' Linear layers (those k-bit loading quantizes)."""
-        return self.num_layers * sum(ls.d_in * ls.d_out * ls.count for ls in self.linears)
+        return self.num_layers * sum(
+            ls.d_in * ls.d_out * ls.count for ls in self.linears if ls.nn_linear
+        )
 
 
 # --------------------------------------------------------------------------- dataset
@@ -179,8 +188,10 @@ class DataSpec:
     tokenizer: str | None  # the tokenizer used; None when approximated
     approximate: bool  # True: chars-per-token approximation (see docs/dataset.md)
     keys: tuple[str, ...] = ()  # top-level keys of the rows
-    file_format: Literal["jsonl", "json", "parquet", "csv", "mixed"] = "jsonl"
+    file_format: Literal["jsonl", "json", "parquet", "csv", "txt", "mixed"] = "jsonl"
     warnings: tuple[str, ...] = ()
+    # chat_template only: the distinct message roles seen (values of the role/from key).
+    roles: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- memory
@@ -266,6 +277,19 @@ class Plan:
     tokens_per_epoch: int | None = None
     assumed_mfu: float | None = None  # model FLOPs utilisation used for the time estimate
     calibrated_from: int = 0  # measured runs that corrected the estimate
+    seconds_per_step: float | None = None  # one optimizer step (all micro batches, all GPUs)
+    tokens_per_second: float | None = None  # whole run: assumed MFU, or measured when calibrated
+
+    # PEFT upcasts new adapters to fp32 (autocast_adapter_dtype=True, which Axolotl
+    # keeps) and save_pretrained writes them as held: 4 bytes per trainable parameter.
+    ADAPTER_BYTES_PER_PARAM = 4
+
+    @property
+    def adapter_bytes(self) -> int | None:
+        """Size of adapter_model.safetensors (None for a full fine-tune)."""
+        if self.setup.method == "full":
+            return None
+        return self.memory.trainable_params * self.ADAPTER_BYTES_PER_PARAM
 
     # Convenience views of the setup, named as in the --json output.
     @property
@@ -319,4 +343,18 @@ class Plan:
                 round(self.seconds_per_epoch, 1) if self.seconds_per_epoch is not None else None
             ),
             "calibrated_from": self.calibrated_from,
+            # Added after the first release of this object; as stable as the keys above.
+            "lora_dropout": s.lora_dropout if s.method != "full" else None,
+            "lr_scheduler": self.lr_scheduler,
+            "warmup_ratio": self.warmup_ratio,
+            "adapter_size_mb": (
+                round(self.adapter_bytes / 1e6, 1) if self.adapter_bytes is not None else None
+            ),
+            "tokens_per_epoch": self.tokens_per_epoch,
+            "seconds_per_step": (
+                round(self.seconds_per_step, 2) if self.seconds_per_step is not None else None
+            ),
+            "assumed_mfu": self.assumed_mfu,
+            "tflops": self.hardware.gpu.tflops_bf16 if self.hardware.gpu else None,
+            "reasons": dict(self.reasons),
         }

@@ -1,0 +1,100 @@
+"""`axo-helper gpus`: the GPUs NVML sees (or, with --profiles, the GPUs --gpu knows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from axo_helper.output import console, emit_json, warn
+
+
+@click.command()
+@click.option("json_", "--json", is_flag=True, help="Print JSON (a list of objects) for scripts.")
+@click.option(
+    "--profiles",
+    is_flag=True,
+    help="List the GPU profiles that --gpu NAME accepts instead of detecting GPUs.",
+)
+def gpus(json_: bool, profiles: bool) -> None:
+    """List this machine's NVIDIA GPUs: memory, compute capability, driver.
+
+    Honours CUDA_VISIBLE_DEVICES. Exits 1 with a one-line reason when there is no
+    GPU or no driver.
+    """
+    # Imported here so `axo-helper --help` does not load the presets.
+    from axo_helper import hardware
+
+    if profiles:
+        rows = hardware.list_profiles()
+        if json_:
+            emit_json(rows)
+        else:
+            _print_profiles(rows)
+        return
+
+    found = hardware.detect()
+    if json_:
+        emit_json([hardware.gpu_as_dict(g) for g in found.gpus])
+    else:
+        _print_gpus([hardware.gpu_as_dict(g) for g in found.gpus])
+    for message in found.warnings:
+        warn(message)
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _print_gpus(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} GPU(s)")
+    for col, justify in (
+        ("#", "right"),
+        ("name", "left"),
+        ("total GiB", "right"),
+        ("free GiB", "right"),
+        ("cc", "right"),
+        ("driver", "left"),
+        ("profile", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            str(r["index"]),
+            r["name"],
+            _num(r["memory_total_gib"]),
+            _num(r["memory_free_gib"]),
+            r["compute_capability"] or "-",
+            r["driver"] or "-",
+            r["profile"] or "-",
+        )
+    console().print(table)
+
+
+def _print_profiles(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} GPU profiles (use the key, or the name, with --gpu)")
+    for col, justify in (
+        ("key", "left"),
+        ("name", "left"),
+        ("GiB", "right"),
+        ("cc", "right"),
+        ("bf16", "left"),
+        ("FA2", "left"),
+        ("TFLOPs", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            r["key"],
+            r["name"],
+            _num(r["memory_gib"]),
+            r["compute_capability"] or "-",
+            "yes" if r["bf16"] else "no",
+            "yes" if r["flash_attention_2"] else "no",
+            _num(r["tflops_bf16"], ".1f"),
+        )
+    console().print(table)
