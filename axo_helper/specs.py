@@ -218,6 +218,10 @@ class TrainSetup:
     distributed: Distributed = "none"
     cpu_offload: bool = False  # ZeRO/FSDP optimizer (and param, for ZeRO-3) offload
     quant_storage_bf16: bool = False  # bnb_4bit_quant_storage: bfloat16 (QLoRA + FSDP/ZeRO-3)
+    # Only FSDP memory depends on it: HF Trainer skips the gradient reduce-scatter on
+    # accumulation micro-steps (no_sync), so FSDP gradients stay unsharded when > 1.
+    # None = not decided yet: assume > 1 (the conservative case).
+    gradient_accumulation_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,10 @@ class MemoryBreakdown:
     total_gib: float
     trainable_params: int
     notes: tuple[str, ...] = ()  # assumptions that shaped the numbers
+    # What torch.cuda.max_memory_allocated would report: tensors only, without the CUDA
+    # context, the allocator's reserve, NCCL's own buffers or paged (managed) optimizer state.
+    allocated_gib: float = 0.0
+    host_gib: float = 0.0  # host RAM taken by CPU-offloaded optimizer state / parameters
 
     def as_dict(self) -> dict[str, float]:
         return {

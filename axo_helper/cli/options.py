@@ -1,0 +1,107 @@
+"""Options shared by the commands that plan (plan, render, run).
+
+@click.command()
+@plan_options
+def plan(**opts):            # opts: PLAN_OPTION_NAMES -> values
+    core.make_plan(**plan_kwargs(opts))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The keyword arguments plan_options adds, named as core.make_plan takes them.
+PLAN_OPTION_NAMES = (
+    "gpu",
+    "model",
+    "data",
+    "method",
+    "seq_len",
+    "micro_batch",
+    "epochs",
+    "nodes",
+    "distributed",
+    "tokenizer",
+)
+
+_OPTIONS = [
+    click.option(
+        "--gpu",
+        default="auto",
+        show_default=True,
+        metavar="SPEC",
+        help="auto (NVML), a profile (rtx4090, a100-80gb), a size (24GB), with a count (8xh100), or cpu.",
+    ),
+    click.option(
+        "--model",
+        required=True,
+        metavar="ID|DIR",
+        help="Hugging Face id (a shipped preset or the hub's config.json) or a local directory.",
+    ),
+    click.option(
+        "--data",
+        default=None,
+        metavar="PATH",
+        help="JSONL/JSON/Parquet/CSV file or a directory of them (optional for plan).",
+    ),
+    click.option(
+        "--method",
+        type=click.Choice(["full", "lora", "qlora"]),
+        default=None,
+        help="Force the method instead of the policy's first that fits.",
+    ),
+    click.option(
+        "--seq-len",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Sequence length (default: data p99 rounded up to 256; 2048 without data).",
+    ),
+    click.option(
+        "--micro-batch",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Micro batch per GPU (default: the largest useful one that fits).",
+    ),
+    click.option(
+        "--epochs",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Epochs (default: 3, or 1 on large data).",
+    ),
+    click.option(
+        "--nodes",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Machines, each with the GPUs of --gpu.",
+    ),
+    click.option(
+        "--distributed",
+        type=click.Choice(["ddp", "zero1", "zero2", "zero3", "fsdp"]),
+        default=None,
+        help="Force the multi-GPU strategy (default: DDP when a replica fits, else ZeRO-3).",
+    ),
+    click.option(
+        "--tokenizer",
+        default=None,
+        metavar="DIR",
+        help="Directory with tokenizer.json for exact token counts (default: the model's, if local).",
+    ),
+]
+
+
+def plan_options(func: F) -> F:
+    """Add the shared planning options to a command (first option listed first)."""
+    for option in reversed(_OPTIONS):
+        func = option(func)
+    return func
+
+
+def plan_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
+    """The planning options out of a command's keyword arguments."""
+    return {name: opts[name] for name in PLAN_OPTION_NAMES if name in opts}

@@ -1,0 +1,158 @@
+"""`axo-helper plan`: what to run on this GPU, and why. Touches no GPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from axo_helper.cli.options import plan_kwargs, plan_options
+from axo_helper.specs import Plan
+
+
+@click.command()
+@plan_options
+@click.option(
+    "json_", "--json", is_flag=True, help="Print the plan as one JSON object (docs/plan.md)."
+)
+def plan(json_: bool, **opts: Any) -> None:
+    """Plan an Axolotl fine-tune that fits the GPU, and show the reasoning.
+
+    \b
+    axo-helper plan --gpu rtx4090 --model meta-llama/Llama-3.1-8B --data qa.jsonl
+    axo-helper plan --gpu 8xh100 --model meta-llama/Llama-3.1-8B --method full --json
+    """
+    from axo_helper.core import make_plan
+    from axo_helper.output import emit_json, warn
+
+    result = make_plan(**plan_kwargs(opts))
+    if json_:
+        emit_json(result.to_json())
+    else:
+        show(result)
+    for message in result.warnings:
+        warn(message)
+
+
+def _count(n: int) -> str:
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def show(p: Plan) -> None:
+    """The human summary (rich tables on stdout; warnings go to stderr separately)."""
+    from rich.table import Table
+
+    from axo_helper.output import console
+
+    out = console()
+    s = p.setup
+    r = p.reasons
+    out.print(f"[bold]Plan[/bold] for {p.model.name} on {p.hardware.describe()}")
+
+    t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    t.add_column("setting")
+    t.add_column("value")
+    t.add_column("why", overflow="fold")
+    lora = ""
+    if s.method != "full":
+        lora = f" (r={s.lora_r}, alpha {p.lora_alpha}, {', '.join(s.lora_targets)})"
+    t.add_row("method", f"{s.method}{lora}", r.get("method", ""))
+    t.add_row("precision", s.precision, r.get("precision", ""))
+    t.add_row("attention", s.attn_implementation, r.get("attn_implementation", ""))
+    t.add_row("sequence length", str(s.sequence_len), r.get("sequence_len", ""))
+    t.add_row("sample packing", "on" if s.sample_packing else "off", r.get("sample_packing", ""))
+    gpus = f"{s.num_gpus} GPU{'s' if s.num_gpus > 1 else ''}"
+    t.add_row(
+        "batch",
+        f"{s.micro_batch_size} micro x {p.gradient_accumulation_steps} accumulation x {gpus}"
+        f" = {p.effective_batch}",
+        r.get("micro_batch_size", ""),
+    )
+    t.add_row(
+        "gradient checkpointing",
+        "on" if s.gradient_checkpointing else "off",
+        r.get("gradient_checkpointing", ""),
+    )
+    t.add_row("optimizer", s.optimizer, r.get("optimizer", ""))
+    t.add_row("distributed", s.distributed, r.get("distributed", ""))
+    trainable = _count(p.memory.trainable_params)
+    if p.adapter_bytes is not None:
+        trainable += f" (adapter ~{p.adapter_bytes / 1e6:,.0f} MB on disk, fp32 safetensors)"
+    t.add_row("trainable parameters", trainable, "")
+    t.add_row(
+        "schedule",
+        f"lr {p.learning_rate:g}, {p.lr_scheduler}, warmup {p.warmup_ratio:.0%}, "
+        f"{p.num_epochs} epoch{'s' if p.num_epochs > 1 else ''}",
+        r.get("num_epochs", ""),
+    )
+    out.print(t)
+
+    m = p.memory
+    mt = Table(title=None, show_header=True, header_style="bold", box=None, pad_edge=False)
+    mt.add_column("memory per GPU")
+    mt.add_column("GiB", justify="right")
+    for label, value in (
+        ("weights", m.weights_gib),
+        ("trainable state (grads + optimizer)", m.trainable_state_gib),
+        ("activations", m.activations_gib),
+        ("logits + loss", m.logits_gib),
+        ("overhead (CUDA context, allocator)", m.overhead_gib),
+    ):
+        mt.add_row(label, f"{value:.2f}")
+    mt.add_row("[bold]total[/bold]", f"[bold]{m.total_gib:.2f}[/bold]")
+    calibrated = f", calibrated from {p.calibrated_from} runs" if p.calibrated_from else ""
+    mt.add_row(f"budget (after headroom{calibrated})", f"{p.budget_gib:.2f}")
+    out.print()
+    out.print(mt)
+
+    if p.rejected:
+        rt = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        rt.add_column("rejected")
+        rt.add_column("GiB", justify="right")
+        rt.add_column("why", overflow="fold")
+        for rej in p.rejected:
+            rt.add_row(rej.method, f"{rej.total_gib:.1f}", rej.reason)
+        out.print()
+        out.print(rt)
+
+    out.print()
+    out.print(_time_line(p))
+
+
+def _time_line(p: Plan) -> str:
+    g = p.hardware.gpu
+    if p.assumed_mfu is not None and g is not None and g.tflops_bf16:
+        basis = (
+            f"{g.tflops_bf16:g} TFLOP/s {p.setup.precision} per GPU x {p.assumed_mfu:.0%} assumed "
+            "utilisation"
+        )
+    elif p.tokens_per_second:
+        basis = f"measured {p.tokens_per_second:,.0f} tokens/s"
+    else:
+        basis = None
+    if p.steps_per_epoch is None:
+        per_step = (
+            f"; about {_duration(p.seconds_per_step)} per step ({basis})"
+            if p.seconds_per_step and basis
+            else ""
+        )
+        return f"time: pass --data for steps and time per epoch{per_step}"
+    line = f"time: {p.steps_per_epoch:,} steps per epoch"
+    if p.tokens_per_epoch:
+        line += f", {_count(p.tokens_per_epoch)} tokens"
+    if p.seconds_per_epoch is not None and basis:
+        line += f", about {_duration(p.seconds_per_epoch)} per epoch ({basis})"
+    else:
+        line += " (no throughput figure for this device)"
+    return line
