@@ -60,7 +60,21 @@ _VENDOR_WORDS = {"nvidia", "geforce", "tesla", "quadro", "amd", "instinct", "rad
 
 
 def gpu_key(name: str) -> str:
-    """Normalise a GPU name: "NVIDIA GeForce RTX 4090" and "rtx-4090" give "rtx 4090"."""
+    """The GPU model a measurement belongs to.
+
+    The GPU profile when the name matches one ("NVIDIA A100-SXM4-80GB" as NVML
+    reports it and "a100-80gb" as the user typed it both give "a100-80gb"), else
+    the name normalised ("NVIDIA GeForce Foo 9" -> "foo 9").
+    """
+    from axo_helper import hardware
+    from axo_helper.errors import GPUSpecError
+
+    try:
+        profile = hardware.match_profile(name).profile
+    except GPUSpecError:
+        profile = None
+    if profile:
+        return profile
     cleaned = "".join(ch if ch.isalnum() else " " for ch in name.lower())
     return " ".join(w for w in cleaned.split() if w not in _VENDOR_WORDS)
 

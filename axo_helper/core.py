@@ -9,6 +9,7 @@ transformers or Axolotl (tests/test_cli_plan.py checks it).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from axo_helper import dataset as dataset_mod
@@ -57,21 +58,27 @@ def make_plan(
     allow_cpu: bool = False,
     policy: str | Path | None = None,
     calibration: planner.Calibration | None = None,
+    use_calibration: bool = True,
 ) -> Plan:
     """Resolve the GPU, inspect the model and data, and plan.
 
     `allow_cpu`: `--gpu auto` without a GPU plans for CPU instead of failing.
     `policy`: a policy YAML replacing presets/policy.yaml.
-    `calibration`: the calibration store's correction hook (None: uncalibrated).
+    `calibration`: a correction hook; by default the calibration store's, for
+    the resolved GPU (`use_calibration=False`: plan from the memory model alone).
     """
     hw = hardware_mod.resolve(gpu, nodes=nodes, allow_cpu=allow_cpu)
+    if calibration is None and use_calibration and hw.gpu is not None:
+        from axo_helper.calibration import CalibrationStore
+
+        calibration = CalibrationStore().corrector(hw.gpu.profile or hw.gpu.name)
     spec = model_mod.inspect(model)
     data_spec = None
     if data is not None:
         data_spec = dataset_mod.inspect(
             data, tokenizer=tokenizer_source(spec.local_path, tokenizer)
         )
-    return planner.plan(
+    result = planner.plan(
         hw,
         spec,
         data_spec,
@@ -84,3 +91,7 @@ def make_plan(
         calibration=calibration,
         cpu_memory_gib=host_memory_gib() if hw.is_cpu else None,
     )
+    store_warnings = getattr(getattr(calibration, "store", None), "warnings", None)
+    if store_warnings:
+        result = replace(result, warnings=(*result.warnings, *store_warnings))
+    return result

@@ -160,3 +160,27 @@ def test_cli_list_export_import_clear(tmp_path: Path) -> None:
     assert imported.exit_code == 0 and "Imported 1" in imported.output
     (m,) = store.measurements()
     assert m.source == "import" and m.ratio == pytest.approx(1.2)
+
+
+def test_a_measurement_20_percent_over_makes_the_next_plan_lighter() -> None:
+    from axo_helper import core
+
+    args = {"gpu": "rtx4090", "model": "Qwen/Qwen2.5-1.5B", "data": None,
+            "method": "lora", "seq_len": 2048}
+    first = core.make_plan(**args)
+    assert first.calibrated_from == 0
+    CalibrationStore().add(Measurement.from_setup(
+        first.setup, gpu="NVIDIA GeForce RTX 4090",  # as NVML names it; the plan used a profile
+        predicted_gib=first.memory.total_gib, measured_gib=first.memory.total_gib * 1.2,
+    ))
+    second = core.make_plan(**args)
+    assert second.calibrated_from == 1
+    assert second.memory.total_gib <= second.budget_gib
+    lighter = (second.micro_batch_size < first.micro_batch_size
+               or (second.setup.gradient_checkpointing and not first.setup.gradient_checkpointing)
+               or second.setup.optimizer != first.setup.optimizer)
+    assert lighter, (first.setup, second.setup)
+    # Same effective batch: accumulation makes up for the smaller micro batch.
+    assert second.effective_batch == first.effective_batch
+    # Uncalibrated planning ignores the store.
+    assert core.make_plan(**args, use_calibration=False).setup == first.setup

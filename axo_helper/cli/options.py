@@ -27,6 +27,7 @@ PLAN_OPTION_NAMES = (
     "nodes",
     "distributed",
     "tokenizer",
+    "use_calibration",
 )
 
 _OPTIONS = [
@@ -91,6 +92,13 @@ _OPTIONS = [
         default=None,
         metavar="DIR",
         help="Directory with tokenizer.json for exact token counts (default: the model's, if local).",
+    ),
+    click.option(
+        "--calibration/--no-calibration",
+        "use_calibration",
+        default=True,
+        show_default=True,
+        help="Correct the estimate from measured runs on the same GPU (axo-helper calibration list).",
     ),
 ]
 
