@@ -222,6 +222,9 @@ class TrainSetup:
     # accumulation micro-steps (no_sync), so FSDP gradients stay unsharded when > 1.
     # None = not decided yet: assume > 1 (the conservative case).
     gradient_accumulation_steps: int | None = None
+    # Axolotl quantize_moe_experts: bitsandbytes-quantize the fused MoE expert tensors
+    # (transformers 5 keeps them outside nn.Linear, so k-bit loading skips them otherwise).
+    quantize_moe_experts: bool = False
 
 
 @dataclass(frozen=True)
