@@ -1,0 +1,93 @@
+"""`axo-helper validate`: check any Axolotl config (schema, Axolotl, memory) and say why not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from axo_helper.validate import Issue, ValidationReport
+
+
+@click.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--gpu",
+    default="auto",
+    show_default=True,
+    metavar="SPEC",
+    help="GPU for the memory check: auto (detected), a profile, a size, or none to skip it.",
+)
+@click.option(
+    "--no-axolotl", is_flag=True, help="Skip Axolotl's own validation (importing it takes ~10 s)."
+)
+@click.option("json_", "--json", is_flag=True, help="Print the report as one JSON object.")
+@click.pass_context
+def validate(ctx: click.Context, config: Path, gpu: str, no_axolotl: bool, json_: bool) -> None:
+    """Check an Axolotl config, ours or hand-written, and whether it fits the GPU.
+
+    Reports every problem at once as `key.path (line N): message`.
+
+    \b
+    Exit codes: 0 valid and fits (or fit not checked), 1 invalid,
+                3 valid but does not fit the GPU, 2 usage error.
+    """
+    from axo_helper.errors import HardwareError, UsageError
+    from axo_helper.output import emit_json
+    from axo_helper.validate import validate_file
+
+    hardware = None
+    skipped_gpu: str | None = None
+    if gpu.strip().lower() not in ("none", "no", "skip"):
+        from axo_helper import hardware as hardware_mod
+
+        try:
+            hardware = hardware_mod.resolve(gpu)
+        except UsageError:
+            raise
+        except HardwareError as exc:
+            if gpu.strip().lower() != "auto":
+                raise
+            # No GPU here is normal on a laptop: validate the rest, say memory was skipped.
+            skipped_gpu = f"memory: not checked ({exc.message}; pass --gpu PROFILE to check it)"
+    report = validate_file(config, hardware=hardware, run_axolotl=not no_axolotl)
+    if skipped_gpu:
+        report.notes = [n for n in report.notes if not n.startswith("memory:")] + [skipped_gpu]
+    if json_:
+        emit_json(report.to_json())
+    else:
+        show(report)
+    ctx.exit(report.exit_code)
+
+
+def show(report: ValidationReport) -> None:
+    """Plain text: errors and warnings one per line, then the notes and the memory check."""
+    if report.valid:
+        click.echo(f"{report.path}: valid")
+    else:
+        n = len(report.errors)
+        click.echo(f"{report.path}: invalid ({n} error{'s' if n != 1 else ''})")
+        for e in report.errors:
+            click.echo(f"  error: {e.format()}{_tag(e)}")
+    for w in report.warnings:
+        click.echo(f"  warning: {w.format()}{_tag(w)}")
+    for note in report.notes:
+        click.echo(f"  {note}")
+    m = report.memory
+    if m is not None:
+        b = m.breakdown
+        click.echo(f"memory per GPU on {m.gpu}:")
+        for label, value in (
+            ("weights", b.weights_gib),
+            ("gradients + optimizer", b.trainable_state_gib),
+            ("activations", b.activations_gib),
+            ("logits", b.logits_gib),
+            ("overhead", b.overhead_gib),
+        ):
+            click.echo(f"  {label:<22} {value:6.2f} GiB")
+        click.echo(f"  {'total':<22} {b.total_gib:6.2f} GiB   (budget {m.budget_gib:.2f} GiB)")
+        click.echo(m.summary())
+
+
+def _tag(issue: Issue) -> str:
+    return "  [Axolotl]" if issue.source == "axolotl" else ""

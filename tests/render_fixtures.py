@@ -1,0 +1,96 @@
+"""Plans built by hand for the render/validate tests (no planner, no memory model).
+
+The real planner is exercised by tests/test_render_grid.py; these pin the
+template's behaviour for exact setups (a given GPU, method, strategy, dataset).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from axo_helper import hardware, model
+from axo_helper.specs import DataSpec, MemoryBreakdown, Plan, TokenStats, TrainSetup
+
+CHAT_FIELDS: dict[str, Any] = {
+    "field_messages": "conversations",
+    "message_property_mappings": {"role": "from", "content": "value"},
+}
+
+
+def data_spec(
+    kind: str = "chat_template",
+    *,
+    fields: dict[str, Any] | None = None,
+    rows: int = 5000,
+    path: str = "data/qa.jsonl",
+    file_format: str = "jsonl",
+) -> DataSpec:
+    if fields is None:
+        fields = {"chat_template": CHAT_FIELDS, "completion": {"field": "text"}}.get(kind, {})
+    return DataSpec(
+        path=path,
+        files=(path,),
+        type=kind,  # type: ignore[arg-type]
+        fields=dict(fields),
+        rows=rows,
+        sampled_rows=min(rows, 1000),
+        tokens=TokenStats(p50=180, p95=600, p99=900, max=1500, mean=220.0, total=rows * 220),
+        tokenizer=None,
+        approximate=True,
+        file_format=file_format,  # type: ignore[arg-type]
+    )
+
+
+def hand_plan(
+    gpu: str = "rtx4090",
+    model_name: str = "meta-llama/Llama-3.2-1B",
+    method: str = "lora",
+    kind: str = "chat_template",
+    *,
+    data: DataSpec | None = None,
+    spec: Any = None,
+    reasons: dict[str, str] | None = None,
+    **setup: Any,
+) -> Plan:
+    hw = hardware.resolve(gpu)
+    m = spec if spec is not None else model.inspect(model_name)
+    g = hw.gpu
+    defaults: dict[str, Any] = {
+        "model": m,
+        "method": method,
+        "precision": "fp32" if g is None else ("bf16" if g.bf16 else "fp16"),
+        "attn_implementation": "sdpa"
+        if g is None or not g.flash_attention_2
+        else "flash_attention_2",
+        "sequence_len": 1024,
+        "micro_batch_size": 2,
+        "sample_packing": True,
+        "gradient_checkpointing": True,
+        "num_gpus": hw.world_size if g is not None else 1,
+        "distributed": "ddp" if hw.world_size > 1 and g is not None else "none",
+    }
+    defaults.update(setup)
+    ts = TrainSetup(**defaults)
+    mem = MemoryBreakdown(2.0, 1.0, 3.0, 0.5, 1.0, 7.5, 12_000_000)
+    return Plan(
+        hardware=hw,
+        model=m,
+        data=data if data is not None else data_spec(kind),
+        setup=ts,
+        memory=mem,
+        budget_gib=hw.budget_gib * 0.92 if g is not None else 16.0,
+        gradient_accumulation_steps=4,
+        lora_alpha=None if method == "full" else 2 * ts.lora_r,
+        learning_rate=2e-5 if method == "full" else 2e-4,
+        num_epochs=3,
+        lr_scheduler="cosine",
+        warmup_ratio=0.03,
+        reasons=dict(
+            reasons or {"micro_batch_size": "7.5 of 22.1 GiB predicted; 4 would need 25.0 GiB"}
+        ),
+    )
+
+
+def with_setup(plan: Plan, **changes: Any) -> Plan:
+    return replace(plan, setup=replace(plan.setup, **changes))
