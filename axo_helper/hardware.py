@@ -272,6 +272,9 @@ _COUNT = re.compile(r"([+-]?\d+)\s*[x×*]\s*(.*)", re.IGNORECASE)
 _NO_COUNT = re.compile(r"[x×*]\s*(\S.*)", re.IGNORECASE)
 _SIZE = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*([a-z]+)", re.IGNORECASE)
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+# "abcGB", "1e3GB", "24,5GB": meant as a size, but the number is not one (a profile
+# name ending in GB, such as rtx3060-12gb, has digits next to letters and is not this).
+_BAD_SIZE = re.compile(r"([^a-z]*[0-9][0-9.,e+\-_ ]*|[^0-9]*)\s*(gib|gb)", re.IGNORECASE)
 _GIB_UNITS = {"gb", "gib", "g"}
 _OTHER_UNITS = {"b", "k", "kb", "kib", "m", "mb", "mib", "t", "tb", "tib", "p", "pb", "pib"}
 _SpecSource = Literal["profile", "size"]
@@ -353,6 +356,16 @@ def _resolve_one(text: str, *, whole: str) -> tuple[GPU, _SpecSource, tuple[str,
                 f"{'that one' if len(others) == 1 else 'one of those'} instead",
             )
         return profile.gpu, "profile", warnings
+    bad_size = _BAD_SIZE.fullmatch(text.strip())
+    if bad_size is not None:
+        number = bad_size.group(1).strip()
+        raise GPUSpecError(
+            f"{whole!r} is not a size: {number!r} is not a number of GiB"
+            if number
+            else f"{whole!r} is not a size: no number before {bad_size.group(2)!r}",
+            hint="write one GPU's memory as a plain number, e.g. --gpu 24GB or --gpu 24.5GiB, "
+            "or name a profile (axo-helper gpus --profiles)",
+        )
     if _NUMBER.fullmatch(text):
         raise GPUSpecError(
             f"{whole!r} is neither a GPU profile nor a size: a size needs a unit",

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from axo_helper import memory
+from axo_helper.dataset import CHARS_PER_TOKEN
 from axo_helper.errors import AxoHelperError, PlanError, UsageError
 from axo_helper.specs import (
     DISTRIBUTED,
@@ -406,6 +407,8 @@ class _Search:
         world = self.world if world is None else world
         dist = self.distributed_for(variant, world) or "none"
         lora = self.policy.lora.get(method)
+        # FSDP memory depends on it (gradients stay unsharded while accumulating).
+        ga = max(1, math.ceil(self.policy.target_effective_batch / (micro_batch * world)))
         return TrainSetup(
             model=self.model,
             method=method,
@@ -423,7 +426,19 @@ class _Search:
             distributed=dist,
             # bitsandbytes must store NF4 in a float dtype for ZeRO-3/FSDP to shard it.
             quant_storage_bf16=method == "qlora" and dist in SHARDED_CHOICES,
+            gradient_accumulation_steps=ga,
+            quantize_moe_experts=self.quantize_moe_experts(method),
         )
+
+    def quantize_moe_experts(self, method: Method) -> bool:
+        """Axolotl's quantize_moe_experts: 4-bit MoE experts under QLoRA.
+
+        Without it bitsandbytes leaves the fused expert tensors (not nn.Linear in
+        transformers 5) in 16-bit, or fp32 after k-bit preparation: Mixtral-8x7B
+        would need ~170 GiB. Axolotl refuses it off CUDA (ROCm), so not on AMD.
+        """
+        gpu = self.hardware.gpu
+        return method == "qlora" and self.model.is_moe and gpu is not None and gpu.vendor != "amd"
 
     def estimate(self, setup: TrainSetup) -> MemoryBreakdown:
         found = self._memo.get(setup)
@@ -565,9 +580,15 @@ def plan(
     if precision in ("bf16", "fp16"):
         reasons[precision] = reasons["precision"]  # the Axolotl key render comments
     if budget <= 0:
+        hint = "free the GPU (see nvidia-smi) or pass --gpu with its profile"
+        if hardware.source in ("size", "profile"):
+            hint = (
+                f"the policy keeps max({policy.headroom_fraction:.0%}, "
+                f"{policy.headroom_min_gib:g} GiB) of each GPU as headroom; plan for a GPU with "
+                "more memory"
+            )
         raise PlanError(
-            f"no memory left to plan with: {budget_why} leaves {budget:.1f} GiB",
-            hint="free the GPU (see nvidia-smi) or pass --gpu with its profile",
+            f"no memory left to plan with: {budget_why} leaves {budget:.1f} GiB", hint=hint
         )
 
     search = _Search(
@@ -651,7 +672,7 @@ def plan(
 
     world = search.world
     mb = choice.micro_batch
-    ga = max(1, math.ceil(policy.target_effective_batch / (mb * world)))
+    ga = setup.gradient_accumulation_steps or 1
     lora = policy.lora.get(choice.method)
 
     # ------------------------------------------------------------ reasons
@@ -662,7 +683,9 @@ def plan(
     reasons["sample_packing"] = _packing_reason(
         data, choice.seq_len, choice.packing, policy, hardware.is_cpu
     )
-    reasons["micro_batch_size"] = _micro_reason(choice, mem, budget, micro_batch)
+    reasons["micro_batch_size"] = _micro_reason(
+        choice, mem, budget, micro_batch, policy.micro_batch_candidates
+    )
     reasons["gradient_accumulation_steps"] = (
         f"{mb} x {ga} x {world} GPU{'s' if world > 1 else ''} = {mb * ga * world} sequences per "
         f"optimizer step (target {policy.target_effective_batch})"
@@ -704,6 +727,7 @@ def plan(
             f"{model.architecture} is not a known architecture: the estimate uses generic "
             "config.json fields"
         )
+    warnings.extend(_moe_warnings(search, setup))
     if mem.total_gib > 0.97 * budget:
         warnings.append(
             f"the plan uses {mem.total_gib:.1f} of {budget:.1f} GiB: little margin for estimate error"
@@ -992,7 +1016,13 @@ def _method_reason(
     return f"{choice.method} fits ({_gib(total)} of {_gib(budget)}); {skipped}"
 
 
-def _micro_reason(choice: _Choice, mem: MemoryBreakdown, budget: float, forced: int | None) -> str:
+def _micro_reason(
+    choice: _Choice,
+    mem: MemoryBreakdown,
+    budget: float,
+    forced: int | None,
+    candidates: tuple[int, ...],
+) -> str:
     head = f"{mem.total_gib:.1f} of {budget:.1f} GiB predicted"
     if forced is not None:
         return f"{head}; set by --micro-batch"
@@ -1000,7 +1030,8 @@ def _micro_reason(choice: _Choice, mem: MemoryBreakdown, budget: float, forced: 
     if choice.micro_batch >= choice.micro_cap:
         return f"{head}; larger is not needed: {choice.cap_reason}"
     if nxt is not None:
-        return f"{head}; {choice.micro_batch * 2} would need {nxt.total_gib:.1f} GiB"
+        up = next((c for c in candidates if c > choice.micro_batch), choice.micro_batch + 1)
+        return f"{head}; {up} would need {nxt.total_gib:.1f} GiB"
     return head
 
 
@@ -1027,16 +1058,26 @@ def _optimizer_reason(search: _Search, choice: _Choice) -> str:
         if search.hardware.is_cpu:
             return f"{name}: bitsandbytes 8-bit optimizers need a GPU"
         return f"{name}: fits without 8-bit optimizer states (fused kernel: fastest AdamW)"
+    default = search.policy.optimizers["default"]
     default_fits = [f for f in choice.fits if f.variant.optimizer == "default"]
-    need = min((f.at_one.total_gib for f in default_fits), default=None)
-    extra = (
-        f"; {search.policy.optimizers['default']} needs {_gib(need)} at micro batch 1"
-        if need
-        else ""
-    )
+    best = max(default_fits, key=lambda f: f.micro_batch, default=None)
+    if best is not None and best.micro_batch > 0:
+        # The default optimizer fits, only at a smaller micro batch: say that, not "needs".
+        purpose = f"needed to reach micro batch {choice.micro_batch}"
+        extra = f"; {default} reaches only micro batch {best.micro_batch}"
+        if best.next_up is not None:
+            up = next(
+                (c for c in search.policy.micro_batch_candidates if c > best.micro_batch),
+                best.micro_batch + 1,
+            )
+            extra += f" ({up} needs {_gib(best.next_up.total_gib)})"
+    else:
+        purpose = "needed to fit"
+        need = min((f.at_one.total_gib for f in default_fits), default=None)
+        extra = f"; {default} needs {_gib(need)} at micro batch 1" if need else ""
     if v.optimizer == "paged":
-        return f"{name}: 8-bit states that page to host memory under pressure, needed to fit{extra}"
-    return f"{name}: 8-bit Adam states (~2 B/param instead of 8), needed to fit{extra}"
+        return f"{name}: 8-bit states that page to host memory under pressure, {purpose}{extra}"
+    return f"{name}: 8-bit Adam states (~2 B/param instead of 8), {purpose}{extra}"
 
 
 def _distributed_reason(search: _Search, choice: _Choice) -> str:
@@ -1048,8 +1089,15 @@ def _distributed_reason(search: _Search, choice: _Choice) -> str:
     if dist in ("ddp", "zero1", "zero2"):
         return f"{dist}{forced}: a full replica of the model fits on each of {world} GPUs"
     replicas = [f for f in choice.fits if not f.variant.sharded]
-    need = min((f.at_one.total_gib for f in replicas), default=None)
-    why = f"a full replica needs {_gib(need)} > {_gib(search.budget)}; " if need else ""
+    best = max(replicas, key=lambda f: f.micro_batch, default=None)
+    if best is not None and best.micro_batch > 0:
+        why = (
+            f"a full replica per GPU reaches only micro batch {best.micro_batch}, "
+            f"{choice.micro_batch} sharded; "
+        )
+    else:
+        need = min((f.at_one.total_gib for f in replicas), default=None)
+        why = f"a full replica needs {_gib(need)} > {_gib(search.budget)}; " if need else ""
     return (
         f"{dist}{forced}: {why}sharding weights, gradients and optimizer states across "
         f"{world} GPUs fits"
@@ -1155,7 +1203,8 @@ def _data_warnings(data: DataSpec | None, seq: int, base_seq: int) -> list[str]:
     out = list(data.warnings)
     if data.approximate:
         out.append(
-            "token counts are approximate (no local tokenizer: characters / 4); pass "
+            "token counts are approximate (no local tokenizer: "
+            f"{CHARS_PER_TOKEN} characters per token); pass "
             "--tokenizer DIR or a local --model for exact counts"
         )
     if seq < base_seq:
@@ -1174,6 +1223,27 @@ def _data_warnings(data: DataSpec | None, seq: int, base_seq: int) -> list[str]:
             "of samples are dropped (or truncated)"
         )
     return out
+
+
+def _moe_warnings(search: _Search, setup: TrainSetup) -> list[str]:
+    """MoE under QLoRA: what Axolotl 0.19 needs that the plan alone cannot give."""
+    m = setup.model
+    if not m.is_moe or setup.method != "qlora":
+        return []
+    if not setup.quantize_moe_experts:
+        return [
+            "MoE experts stay unquantized under QLoRA on this GPU (Axolotl's "
+            "quantize_moe_experts needs CUDA): the estimate counts them so, and LoRA may "
+            "need less"
+        ]
+    if tuple(setup.lora_targets) not in (("all-linear",), ()):
+        return []
+    linear = [ls.name for ls in m.linears if ls.nn_linear]
+    return [
+        "quantize_moe_experts (4-bit MoE experts) is set, and Axolotl 0.19 refuses it together "
+        "with lora_target_linear: list the layers LoRA adapts in lora_target_modules instead "
+        f"({', '.join(linear)}), or target the experts with lora_target_parameters"
+    ]
 
 
 # =========================================================================== nothing fits

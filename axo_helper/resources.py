@@ -49,7 +49,7 @@ def _read(node: Traversable) -> Any:
     # The C loader (when PyYAML was built with libyaml) parses the ~70 presets in a
     # fraction of the pure-Python loader's time: it is most of `plan`'s start-up.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader either way
+    return yaml.load(text, Loader=loader)  # a safe loader either way
 
 
 @functools.cache

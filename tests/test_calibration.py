@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,28 +21,59 @@ from axo_helper.cli import cli
 from axo_helper.specs import LinearShape, MemoryBreakdown, ModelSpec, TrainSetup
 
 MODEL = ModelSpec(
-    name="tiny", model_type="llama", architecture="LlamaForCausalLM", family="llama",
-    hidden_size=64, intermediate_size=128, num_layers=2, num_attention_heads=4, num_kv_heads=4,
-    head_dim=16, vocab_size=512, tie_word_embeddings=False, max_position_embeddings=512,
-    total_params=100_000, active_params=100_000,
+    name="tiny",
+    model_type="llama",
+    architecture="LlamaForCausalLM",
+    family="llama",
+    hidden_size=64,
+    intermediate_size=128,
+    num_layers=2,
+    num_attention_heads=4,
+    num_kv_heads=4,
+    head_dim=16,
+    vocab_size=512,
+    tie_word_embeddings=False,
+    max_position_embeddings=512,
+    total_params=100_000,
+    active_params=100_000,
     linears=(LinearShape("q_proj", 64, 64),),
 )
 
 
-def measurement(ratio: float, *, gpu: str = "NVIDIA GeForce RTX 4090", method: str = "lora",
-                tokens: float | None = 1000.0) -> Measurement:
+def measurement(
+    ratio: float,
+    *,
+    gpu: str = "NVIDIA GeForce RTX 4090",
+    method: str = "lora",
+    tokens: float | None = 1000.0,
+) -> Measurement:
     return Measurement(
-        gpu=gpu, family="llama", model="tiny", method=method, sequence_len=512,
-        micro_batch_size=2, gradient_checkpointing=True, attn_implementation="sdpa",
-        optimizer="adamw_torch_fused", num_gpus=1, distributed="none",
-        predicted_gib=10.0, measured_gib=10.0 * ratio, tokens_per_s=tokens,
+        gpu=gpu,
+        family="llama",
+        model="tiny",
+        method=method,
+        sequence_len=512,
+        micro_batch_size=2,
+        gradient_checkpointing=True,
+        attn_implementation="sdpa",
+        optimizer="adamw_torch_fused",
+        num_gpus=1,
+        distributed="none",
+        predicted_gib=10.0,
+        measured_gib=10.0 * ratio,
+        tokens_per_s=tokens,
     )
 
 
 def breakdown(total: float) -> MemoryBreakdown:
     return MemoryBreakdown(
-        weights_gib=total * 0.5, trainable_state_gib=total * 0.1, activations_gib=total * 0.2,
-        logits_gib=total * 0.1, overhead_gib=total * 0.1, total_gib=total, trainable_params=1,
+        weights_gib=total * 0.5,
+        trainable_state_gib=total * 0.1,
+        activations_gib=total * 0.2,
+        logits_gib=total * 0.1,
+        overhead_gib=total * 0.1,
+        total_gib=total,
+        trainable_params=1,
     )
 
 
@@ -51,7 +83,14 @@ def test_store_lives_under_axo_helper_home(_isolated_home: Path) -> None:
 
 @pytest.mark.parametrize(
     ("ratios", "expected"),
-    [([], 1.0), ([1.2], 1.2), ([0.8, 1.1], 1.1), ([0.8], 0.9), ([0.6, 0.8], 0.9), ([5.0], MAX_FACTOR)],
+    [
+        ([], 1.0),
+        ([1.2], 1.2),
+        ([0.8, 1.1], 1.1),
+        ([0.8], 0.9),
+        ([0.6, 0.8], 0.9),
+        ([5.0], MAX_FACTOR),
+    ],
 )
 def test_correction_factor_is_conservative(ratios: list[float], expected: float) -> None:
     assert correction_factor(ratios) == pytest.approx(expected)
@@ -64,13 +103,19 @@ def test_corrector_scales_matching_setups_only() -> None:
     setup = TrainSetup(model=MODEL, method="lora")
     fixed = store.corrector("nvidia geforce RTX 4090")(setup, breakdown(10.0))
     assert fixed.total_gib == pytest.approx(12.0)
-    parts = (fixed.weights_gib + fixed.trainable_state_gib + fixed.activations_gib
-             + fixed.logits_gib + fixed.overhead_gib)
+    parts = (
+        fixed.weights_gib
+        + fixed.trainable_state_gib
+        + fixed.activations_gib
+        + fixed.logits_gib
+        + fixed.overhead_gib
+    )
     assert parts == pytest.approx(fixed.total_gib)
     assert any("calibrated from 1 run" in n for n in fixed.notes)
     # Another method or GPU model is left alone.
     untouched = store.corrector("NVIDIA GeForce RTX 4090")(
-        TrainSetup(model=MODEL, method="qlora"), breakdown(10.0))
+        TrainSetup(model=MODEL, method="qlora"), breakdown(10.0)
+    )
     assert untouched.total_gib == pytest.approx(10.0)
     assert store.corrector(None)(setup, breakdown(10.0)).total_gib == pytest.approx(10.0)
 
@@ -165,20 +210,31 @@ def test_cli_list_export_import_clear(tmp_path: Path) -> None:
 def test_a_measurement_20_percent_over_makes_the_next_plan_lighter() -> None:
     from axo_helper import core
 
-    args = {"gpu": "rtx4090", "model": "Qwen/Qwen2.5-1.5B", "data": None,
-            "method": "lora", "seq_len": 2048}
+    args: dict[str, Any] = {
+        "gpu": "rtx4090",
+        "model": "Qwen/Qwen2.5-1.5B",
+        "data": None,
+        "method": "lora",
+        "seq_len": 2048,
+    }
     first = core.make_plan(**args)
     assert first.calibrated_from == 0
-    CalibrationStore().add(Measurement.from_setup(
-        first.setup, gpu="NVIDIA GeForce RTX 4090",  # as NVML names it; the plan used a profile
-        predicted_gib=first.memory.total_gib, measured_gib=first.memory.total_gib * 1.2,
-    ))
+    CalibrationStore().add(
+        Measurement.from_setup(
+            first.setup,
+            gpu="NVIDIA GeForce RTX 4090",  # as NVML names it; the plan used a profile
+            predicted_gib=first.memory.total_gib,
+            measured_gib=first.memory.total_gib * 1.2,
+        )
+    )
     second = core.make_plan(**args)
     assert second.calibrated_from == 1
     assert second.memory.total_gib <= second.budget_gib
-    lighter = (second.micro_batch_size < first.micro_batch_size
-               or (second.setup.gradient_checkpointing and not first.setup.gradient_checkpointing)
-               or second.setup.optimizer != first.setup.optimizer)
+    lighter = (
+        second.micro_batch_size < first.micro_batch_size
+        or (second.setup.gradient_checkpointing and not first.setup.gradient_checkpointing)
+        or second.setup.optimizer != first.setup.optimizer
+    )
     assert lighter, (first.setup, second.setup)
     # Same effective batch: accumulation makes up for the smaller micro batch.
     assert second.effective_batch == first.effective_batch

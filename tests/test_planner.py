@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from axo_helper import hardware, model, planner
+from axo_helper import hardware, memory, model, planner
 from axo_helper.errors import AxoHelperError, PlanError, UsageError
 from axo_helper.specs import (
     GIB,
@@ -156,6 +156,61 @@ def test_full_8b_on_8xh100_fits_per_gpu_and_says_how() -> None:
         # A replica was tried first and its memory is recorded.
         assert any("ddp" in r.method and r.total_gib > p.budget_gib for r in p.rejected)
     assert p.effective_batch == p.micro_batch_size * p.gradient_accumulation_steps * 8
+
+
+MIXTRAL = "mistralai/Mixtral-8x7B-v0.1"
+
+
+def test_moe_qlora_quantizes_the_experts_and_warns_about_lora_target_linear() -> None:
+    p = planner.plan(gpu("a100-80gb"), mdl(MIXTRAL), qa_data(), POLICY)
+    assert p.method == "qlora" and p.setup.quantize_moe_experts
+    assert fits(p)
+    # Without quantize_moe_experts the 16-bit (fp32 after k-bit prep) experts do not fit.
+    plain = memory.estimate(replace(p.setup, quantize_moe_experts=False, micro_batch_size=1))
+    assert plain.total_gib > 2 * p.budget_gib
+    # Axolotl 0.19 refuses quantize_moe_experts with lora_target_linear: the plan says so.
+    (w,) = [w for w in p.warnings if "quantize_moe_experts" in w]
+    assert "lora_target_linear" in w and "lora_target_modules" in w and "q_proj" in w
+
+
+def test_moe_experts_stay_unquantized_off_qlora_and_on_amd() -> None:
+    amd = Hardware(
+        gpus=(GPU(name="test AMD", memory_gib=400.0, vendor="amd", tflops_bf16=1000.0),),
+        source="size",
+    )
+    on_amd = planner.plan(amd, mdl(MIXTRAL), qa_data(), POLICY, method="qlora")
+    assert not on_amd.setup.quantize_moe_experts
+    assert any("needs CUDA" in w for w in on_amd.warnings)
+    lora = planner.plan(sized(400.0), mdl(MIXTRAL), qa_data(), POLICY, method="lora")
+    dense = planner.plan(gpu("t4"), mdl("meta-llama/Llama-3.1-8B"), qa_data(), POLICY)
+    assert dense.method == "qlora"
+    for p in (lora, dense):
+        assert not p.setup.quantize_moe_experts
+        assert not any("quantize_moe_experts" in w for w in p.warnings)
+
+
+def test_the_setup_carries_the_accumulation_steps() -> None:
+    p = planner.plan(gpu("rtx4090"), mdl("meta-llama/Llama-3.1-8B"), qa_data(), POLICY)
+    assert p.setup.gradient_accumulation_steps == p.gradient_accumulation_steps
+    assert p.gradient_accumulation_steps == math.ceil(
+        POLICY.target_effective_batch / p.micro_batch_size
+    )
+
+
+def test_fsdp_without_accumulation_plans_sharded_gradients() -> None:
+    p = planner.plan(
+        gpu("8xh100"),
+        mdl("meta-llama/Llama-3.1-8B"),
+        qa_data(),
+        POLICY,
+        method="full",
+        distributed="fsdp",
+    )
+    assert p.setup.distributed == "fsdp" and p.gradient_accumulation_steps == 1
+    assert p.setup.gradient_accumulation_steps == 1
+    # The plan's estimate is the ga=1 one: with accumulation the gradients stay whole.
+    accumulating = memory.estimate(replace(p.setup, gradient_accumulation_steps=2))
+    assert p.memory.trainable_state_gib < accumulating.trainable_state_gib
 
 
 def test_70b_on_8gb_fails_naming_the_smallest_change() -> None:

@@ -47,12 +47,35 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # The group's own options (`axo-helper --bogus`): the same two-line error.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+                raise
+            report_usage_error(exc)
+            raise click.exceptions.Exit(exc.exit_code) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         # One place turns a user mistake into a message and its documented exit code.
         try:
             return super().invoke(ctx)
         except AxoHelperError as exc:
             report_error(exc)
+            ctx.exit(exc.exit_code)
+        except click.UsageError as exc:
+            # A subcommand's bad option or a missing one: click would print its usage
+            # block and "Error: ..."; every error here is "error:" + "hint:" instead.
+            if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+                raise
+            report_usage_error(exc)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -80,3 +103,12 @@ def report_error(exc: AxoHelperError) -> None:
     click.echo(f"error: {exc.message}", err=True)
     if exc.hint:
         click.echo(f"  hint: {exc.hint}", err=True)
+
+
+def report_usage_error(exc: click.UsageError) -> None:
+    message = exc.format_message().rstrip(".")
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    command = exc.ctx.command_path if exc.ctx is not None else "axo-helper"
+    click.echo(f"error: {message}", err=True)
+    click.echo(f"  hint: see '{command} --help'", err=True)

@@ -45,13 +45,30 @@ def list_(json_: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} measured run(s) in {store.path}")
-    for col in ("gpu", "model", "method", "seq", "mbs", "GC", "predicted", "measured", "ratio", "tok/s"):
+    for col in (
+        "gpu",
+        "model",
+        "method",
+        "seq",
+        "mbs",
+        "GC",
+        "predicted",
+        "measured",
+        "ratio",
+        "tok/s",
+    ):
         table.add_column(col)
     for m in rows:
         table.add_row(
-            m.gpu, m.model, m.method, str(m.sequence_len), str(m.micro_batch_size),
-            "on" if m.gradient_checkpointing else "off", f"{m.predicted_gib:.2f}",
-            f"{m.measured_gib:.2f}", f"{m.ratio:.2f}",
+            m.gpu,
+            m.model,
+            m.method,
+            str(m.sequence_len),
+            str(m.micro_batch_size),
+            "on" if m.gradient_checkpointing else "off",
+            f"{m.predicted_gib:.2f}",
+            f"{m.measured_gib:.2f}",
+            f"{m.ratio:.2f}",
             f"{m.tokens_per_s:.0f}" if m.tokens_per_s else "-",
         )
     console().print(table)
@@ -64,16 +81,21 @@ def clear(yes: bool) -> None:
     store = _store()
     if not yes:
         if not sys.stdin.isatty():
-            raise UsageError("refusing to clear the calibration store without confirmation",
-                             hint="pass --yes")
+            raise UsageError(
+                "refusing to clear the calibration store without confirmation", hint="pass --yes"
+            )
         click.confirm(f"Delete every measurement in {store.path}?", abort=True)
     n = store.clear()
     click.echo(f"Deleted {n} measurement(s).")
 
 
 @calibration.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the CSV here instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the CSV here instead of standard output.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing --output file.")
 def export(output: Path | None, force: bool) -> None:
     """Export measurements as CSV, to share them."""

@@ -42,6 +42,10 @@ def gpus(json_: bool, profiles: bool) -> None:
         warn(message)
 
 
+# No box drawing, like `plan`: output piped to a file or grep stays plain text.
+_PLAIN: dict[str, Any] = {"box": None, "header_style": "bold", "pad_edge": False}
+
+
 def _num(value: float | None, fmt: str = ".2f") -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -49,7 +53,7 @@ def _num(value: float | None, fmt: str = ".2f") -> str:
 def _print_gpus(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} GPU(s)")
+    table = Table(title=f"{len(rows)} GPU(s)", **_PLAIN)
     for col, justify in (
         ("#", "right"),
         ("name", "left"),
@@ -76,7 +80,9 @@ def _print_gpus(rows: list[dict[str, Any]]) -> None:
 def _print_profiles(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} GPU profiles (use the key, or the name, with --gpu)")
+    table = Table(
+        title=f"{len(rows)} GPU profiles (use the key, or the name, with --gpu)", **_PLAIN
+    )
     for col, justify in (
         ("key", "left"),
         ("name", "left"),
