@@ -194,4 +194,10 @@ def setup_from_config(
         distributed=distributed,
         cpu_offload=offload,
         quant_storage_bf16=method == "qlora" and distributed in ("zero3", "fsdp"),
+        quantize_moe_experts=method == "qlora" and _truthy(cfg.get("quantize_moe_experts")),
+        gradient_accumulation_steps=(
+            _int(cfg, "gradient_accumulation_steps", 1)
+            if cfg.get("gradient_accumulation_steps") is not None
+            else None
+        ),
     )

@@ -409,12 +409,18 @@ class _Search:
         lora = self.policy.lora.get(method)
         # FSDP memory depends on it (gradients stay unsharded while accumulating).
         ga = max(1, math.ceil(self.policy.target_effective_batch / (micro_batch * world)))
+        quantize_moe = self.quantize_moe_experts(method)
+        targets = lora.targets if lora else ()
+        if quantize_moe and tuple(targets) == ("all-linear",):
+            # Axolotl 0.19 refuses quantize_moe_experts with lora_target_linear: name the
+            # same layers (every nn.Linear of a block; experts are fused tensors) instead.
+            targets = tuple(dict.fromkeys(ls.name for ls in self.model.linears if ls.nn_linear))
         return TrainSetup(
             model=self.model,
             method=method,
             precision=self.precision,
             lora_r=lora.r if lora else 0,
-            lora_targets=lora.targets if lora else (),
+            lora_targets=targets,
             lora_dropout=lora.dropout if lora else 0.0,
             sequence_len=seq_len,
             micro_batch_size=micro_batch,
@@ -427,7 +433,7 @@ class _Search:
             # bitsandbytes must store NF4 in a float dtype for ZeRO-3/FSDP to shard it.
             quant_storage_bf16=method == "qlora" and dist in SHARDED_CHOICES,
             gradient_accumulation_steps=ga,
-            quantize_moe_experts=self.quantize_moe_experts(method),
+            quantize_moe_experts=quantize_moe,
         )
 
     def quantize_moe_experts(self, method: Method) -> bool:
@@ -1236,14 +1242,7 @@ def _moe_warnings(search: _Search, setup: TrainSetup) -> list[str]:
             "quantize_moe_experts needs CUDA): the estimate counts them so, and LoRA may "
             "need less"
         ]
-    if tuple(setup.lora_targets) not in (("all-linear",), ()):
-        return []
-    linear = [ls.name for ls in m.linears if ls.nn_linear]
-    return [
-        "quantize_moe_experts (4-bit MoE experts) is set, and Axolotl 0.19 refuses it together "
-        "with lora_target_linear: list the layers LoRA adapts in lora_target_modules instead "
-        f"({', '.join(linear)}), or target the experts with lora_target_parameters"
-    ]
+    return []
 
 
 # =========================================================================== nothing fits

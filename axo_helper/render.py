@@ -388,7 +388,20 @@ def build_config(
                 "adapt every Linear layer of each block (the QLoRA paper's recipe)",
             )
         else:
-            put("lora_target_modules", list(s.lora_targets))
+            put(
+                "lora_target_modules",
+                list(s.lora_targets),
+                "every Linear layer of each block, named: quantize_moe_experts "
+                "excludes lora_target_linear"
+                if s.quantize_moe_experts
+                else "the layers to adapt",
+            )
+        if s.quantize_moe_experts:
+            put(
+                "quantize_moe_experts",
+                True,
+                "4-bit MoE experts too (fused tensors bitsandbytes skips otherwise)",
+            )
         if s.lora_modules_to_save:
             put(
                 "lora_modules_to_save",

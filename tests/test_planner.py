@@ -161,16 +161,19 @@ def test_full_8b_on_8xh100_fits_per_gpu_and_says_how() -> None:
 MIXTRAL = "mistralai/Mixtral-8x7B-v0.1"
 
 
-def test_moe_qlora_quantizes_the_experts_and_warns_about_lora_target_linear() -> None:
+def test_moe_qlora_quantizes_the_experts_and_names_the_lora_targets() -> None:
     p = planner.plan(gpu("a100-80gb"), mdl(MIXTRAL), qa_data(), POLICY)
     assert p.method == "qlora" and p.setup.quantize_moe_experts
     assert fits(p)
     # Without quantize_moe_experts the 16-bit (fp32 after k-bit prep) experts do not fit.
     plain = memory.estimate(replace(p.setup, quantize_moe_experts=False, micro_batch_size=1))
     assert plain.total_gib > 2 * p.budget_gib
-    # Axolotl 0.19 refuses quantize_moe_experts with lora_target_linear: the plan says so.
-    (w,) = [w for w in p.warnings if "quantize_moe_experts" in w]
-    assert "lora_target_linear" in w and "lora_target_modules" in w and "q_proj" in w
+    # Axolotl 0.19 refuses quantize_moe_experts with lora_target_linear: the plan names
+    # every nn.Linear of a block instead, which adapts the same parameters.
+    assert p.setup.lora_targets == ("q_proj", "k_proj", "v_proj", "o_proj")
+    all_linear = memory.trainable_params(replace(p.setup, lora_targets=("all-linear",)))
+    assert memory.trainable_params(p.setup) == all_linear
+    assert not any("quantize_moe_experts" in w for w in p.warnings)
 
 
 def test_moe_experts_stay_unquantized_off_qlora_and_on_amd() -> None:

@@ -478,3 +478,19 @@ def test_cli_render_without_data_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "--data" in result.output
+
+
+def test_moe_qlora_renders_named_targets_that_axolotl_accepts() -> None:
+    """quantize_moe_experts with lora_target_linear is refused by Axolotl 0.19 and the schema."""
+    from axo_helper import core, validate
+
+    plan = core.make_plan("a100-80gb", "mistralai/Mixtral-8x7B-v0.1", None, method="qlora",
+                          use_calibration=False)
+    plan = replace(plan, data=data_spec("chat_template"))
+    cfg = render(plan).config
+    assert cfg["quantize_moe_experts"] is True
+    assert "lora_target_linear" not in cfg
+    assert cfg["lora_target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    both = {**cfg, "lora_target_linear": True}
+    report = validate.validate_text(yaml.safe_dump(both), run_axolotl=False)
+    assert any("quantize_moe_experts" in e.message for e in report.errors)
