@@ -46,6 +46,7 @@ import yaml
 from axo_helper import __version__
 from axo_helper.atomic import atomic_write_text
 from axo_helper.errors import AxoHelperError, ConfigError, MissingExtraError, OutputExistsError
+from axo_helper.render import render_template
 
 VARIANTS: tuple[str, ...] = ("adapter", "merged")
 MANIFEST = "manifest.json"
@@ -892,157 +893,81 @@ def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
     return f"{value}{unit}"
 
 
+def card_context(info: RunInfo, variant: str, *, lora_r: int | None = None) -> dict[str, Any]:
+    """The facts templates/model_card.md.j2 lays out, as plain values.
+
+    Setup rows that do not apply are None (the template leaves them out); metrics that
+    were not recorded read "n/a".
+    """
+    cfg, plan, m = info.config, _plan_obj(info.plan), info.metrics or {}
+    data = plan.get("data") if isinstance(plan.get("data"), dict) else None
+    dtype = target_dtype(cfg)
+
+    def opt(value: Any) -> str | None:
+        return None if value is None else _fmt(value)
+
+    lr = cfg.get("learning_rate")
+    memory = plan.get("memory")
+    tokens = plan.get("tokens_per_epoch")
+    lora = None
+    if info.method != "full":
+        lora = {
+            "rank": cfg.get("lora_r", lora_r),
+            "alpha": cfg.get("lora_alpha"),
+            "target_linear": bool(cfg.get("lora_target_linear")),
+            "target_modules": list(cfg.get("lora_target_modules") or []),
+        }
+    measured = None
+    if m:
+        measured = {
+            "device": _fmt(m.get("device")),
+            "world_size": m.get("world_size", 1),
+            "steps": _fmt(m.get("steps")),
+            "peak_memory": _fmt(m.get("peak_memory_gib"), " GiB"),
+            "peak_memory_kind": m.get("peak_memory_kind", "n/a"),
+            "throughput": _fmt(m.get("tokens_per_s"), " tokens/s", 1),
+            "step_time": _fmt((m.get("step_time_s") or {}).get("mean"), " s", 3),
+            "final_loss": _fmt(m.get("final_loss"), "", 4),
+        }
+    max_lora_rank = None
+    if variant == "adapter":
+        # vLLM's --max-lora-rank defaults to 16: the command names it only above that.
+        rank = int(cfg.get("lora_r") or lora_r or 16)
+        max_lora_rank = rank if rank > 16 else None
+    return {
+        "name": info.run_dir.name,
+        "base_model": info.base_model,
+        "method": info.method,
+        "variant": variant,
+        "version": __version__,
+        "datasets": [
+            {"path": str(d.get("path")), "type": str(d.get("type", "n/a"))}
+            for d in cfg.get("datasets") or []
+            if isinstance(d, dict)
+        ],
+        "rows": _fmt(data.get("rows")) if data else None,
+        "tokens_per_epoch": f"{tokens:,}" if tokens else None,
+        "setup": {
+            "precision": {"bfloat16": "bf16", "float16": "fp16"}.get(dtype or "", "fp32/auto"),
+            "sequence_len": opt(cfg.get("sequence_len")),
+            "micro_batch_size": opt(cfg.get("micro_batch_size")),
+            "gradient_accumulation_steps": opt(cfg.get("gradient_accumulation_steps")),
+            "learning_rate": f"{lr:g}" if isinstance(lr, (int, float)) else opt(lr),
+            "num_epochs": opt(cfg.get("num_epochs")),
+            "max_steps": opt(cfg.get("max_steps")),
+            "optimizer": opt(cfg.get("optimizer")),
+            "planned_for": opt(plan["gpu"]) if plan.get("gpu") else None,
+            "predicted_gib": memory.get("total_gib") if isinstance(memory, dict) else None,
+        },
+        "lora": lora,
+        "measured": measured,
+        "max_lora_rank": max_lora_rank,
+    }
+
+
 def model_card(info: RunInfo, variant: str, *, lora_r: int | None = None) -> str:
     """README.md for adapter/ or merged/: what it is, how it was made, how to use it."""
-    cfg, plan, m = info.config, _plan_obj(info.plan), info.metrics or {}
-    name = info.run_dir.name
-    method = {"lora": "LoRA", "qlora": "QLoRA", "full": "full fine-tune"}[info.method]
-    datasets = cfg.get("datasets") or []
-    tags = ["axolotl", "axo-helper", info.method]
-    front = {
-        "base_model": info.base_model,
-        "library_name": "peft" if variant == "adapter" else "transformers",
-        "pipeline_tag": "text-generation",
-        "tags": tags,
-    }
-    lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", ""]
-    what = "adapter" if variant == "adapter" else "merged model"
-    lines += [f"# {name}: {method} {what} of {info.base_model}", ""]
-    if variant == "adapter":
-        lines += [
-            f"A {method} adapter trained with [Axolotl](https://github.com/axolotl-ai-cloud/axolotl) "
-            "from a plan made by axo-helper. It needs the base model to run.",
-        ]
-    else:
-        lines += [
-            "The base model with the trained weights"
-            + (" merged in" if info.method != "full" else "")
-            + ", in full precision: load it like any transformers model, no PEFT needed.",
-        ]
-    if info.method == "qlora" and variant == "merged":
-        lines += [
-            "",
-            "QLoRA: the adapter was merged into the base weights after the same NF4 "
-            "quantize/dequantize round trip they went through in training, so this model "
-            "computes what the trained 4-bit model + adapter computed.",
-        ]
-    lines += ["", "## Training data", ""]
-    for d in datasets:
-        if isinstance(d, dict):
-            lines.append(f"- `{d.get('path')}` (type `{d.get('type', 'n/a')}`)")
-    data = plan.get("data") if isinstance(plan.get("data"), dict) else None
-    if data:
-        lines.append(f"- rows: {_fmt(data.get('rows'))}")
-    if plan.get("tokens_per_epoch"):
-        lines.append(f"- tokens per epoch: {plan['tokens_per_epoch']:,}")
-    if not datasets and not data:
-        lines.append("- not recorded")
-
-    lines += ["", "## Training setup", "", "| setting | value |", "|---|---|"]
-    rows = [
-        ("method", method),
-        (
-            "precision",
-            "bf16"
-            if target_dtype(cfg) == "bfloat16"
-            else "fp16"
-            if target_dtype(cfg) == "float16"
-            else "fp32/auto",
-        ),
-        ("sequence length", cfg.get("sequence_len")),
-        ("micro batch", cfg.get("micro_batch_size")),
-        ("gradient accumulation", cfg.get("gradient_accumulation_steps")),
-        (
-            "learning rate",
-            f"{cfg['learning_rate']:g}"
-            if isinstance(cfg.get("learning_rate"), (int, float))
-            else cfg.get("learning_rate"),
-        ),
-        ("epochs", cfg.get("num_epochs")),
-        ("max steps", cfg.get("max_steps")),
-        ("optimizer", cfg.get("optimizer")),
-    ]
-    if info.method != "full":
-        rows += [
-            ("LoRA rank / alpha", f"{cfg.get('lora_r', lora_r)} / {cfg.get('lora_alpha')}"),
-            (
-                "LoRA targets",
-                "all linear layers"
-                if cfg.get("lora_target_linear")
-                else ", ".join(cfg.get("lora_target_modules") or []) or "n/a",
-            ),
-        ]
-    if plan.get("gpu"):
-        rows.append(("planned for", plan["gpu"]))
-    if isinstance(plan.get("memory"), dict) and plan["memory"].get("total_gib") is not None:
-        rows.append(("predicted peak memory", f"{plan['memory']['total_gib']} GiB per GPU"))
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in rows if v is not None]
-
-    lines += ["", "## Measured (axo-helper plugin)", ""]
-    if m:
-        lines += [
-            "| metric | value |",
-            "|---|---|",
-            f"| device | {_fmt(m.get('device'))} x {m.get('world_size', 1)} |",
-            f"| steps | {_fmt(m.get('steps'))} |",
-            f"| peak memory | {_fmt(m.get('peak_memory_gib'), ' GiB')} ({m.get('peak_memory_kind', 'n/a')}) |",
-            f"| throughput | {_fmt(m.get('tokens_per_s'), ' tokens/s', 1)} |",
-            f"| mean step time | {_fmt((m.get('step_time_s') or {}).get('mean'), ' s', 3)} |",
-            f"| final training loss | {_fmt(m.get('final_loss'), '', 4)} |",
-        ]
-    else:
-        lines.append("No metrics.json in the run directory (trained without the plugin).")
-
-    if variant == "adapter":
-        r = cfg.get("lora_r") or lora_r or 16
-        lines += [
-            "",
-            "## Use it with PEFT",
-            "",
-            "```python",
-            "from peft import AutoPeftModelForCausalLM",
-            "from transformers import AutoTokenizer",
-            "",
-            'model = AutoPeftModelForCausalLM.from_pretrained("./adapter")  # loads the base too',
-            'tokenizer = AutoTokenizer.from_pretrained("./adapter")  # the tokenizer as trained',
-            "```",
-            "",
-            f"`adapter_config.json` names the base as `{info.base_model}`; edit "
-            "`base_model_name_or_path` if the base lives elsewhere on this machine.",
-            "",
-            "## Serve it",
-            "",
-            "vLLM (the base plus this adapter, switchable per request):",
-            "",
-            "```bash",
-            f"vllm serve {info.base_model} --enable-lora --lora-modules {name}=./adapter"
-            + (f" --max-lora-rank {r}" if int(r) > 16 else ""),
-            "```",
-            "",
-            "Ollama: `ollama create " + name + " -f Modelfile` in the run directory "
-            "(the Modelfile uses merged/ when it was exported).",
-        ]
-    else:
-        lines += [
-            "",
-            "## Use it",
-            "",
-            "```python",
-            "from transformers import AutoModelForCausalLM, AutoTokenizer",
-            "",
-            'model = AutoModelForCausalLM.from_pretrained("./merged", dtype="auto")',
-            'tokenizer = AutoTokenizer.from_pretrained("./merged")',
-            "```",
-            "",
-            "## Serve it",
-            "",
-            "```bash",
-            "vllm serve ./merged",
-            f"ollama create {name} -f Modelfile   # in the run directory",
-            "```",
-        ]
-    lines += ["", f"Made by axo-helper {__version__}.", ""]
-    return "\n".join(lines)
+    return render_template("model_card.md.j2", **card_context(info, variant, lora_r=lora_r))
 
 
 # Go templates for Ollama, keyed by the chat format the Jinja template uses.
@@ -1069,6 +994,10 @@ _OLLAMA_TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("[INST]", "[/INST]", "</s>"),
     ),
 }
+
+
+# No known chat format: the prompt is sent as is.
+_PLAIN_PROMPT = "{{ .Prompt }}"
 
 
 def chat_format(template: str | None) -> str | None:
@@ -1106,46 +1035,40 @@ def _tokenizer_facts(folder: Path) -> tuple[str | None, str | None]:
     return template, eos if isinstance(eos, str) else None
 
 
-def modelfile(info: RunInfo, *, merged: bool, adapter: bool) -> str:
-    """An Ollama Modelfile: FROM ./merged, or the base with ADAPTER ./adapter."""
+def modelfile_context(info: RunInfo, *, merged: bool, adapter: bool) -> dict[str, Any]:
+    """The facts templates/Modelfile.j2 lays out: where FROM points, the Ollama
+    template and the stop strings for the trained chat template's format."""
     template, eos = _tokenizer_facts(info.output_dir)
     fmt = chat_format(template)
-    lines = [
-        f"# Ollama Modelfile for {info.run_dir.name}, written by axo-helper {__version__}.",
-        f"#   ollama create {info.run_dir.name} -f Modelfile",
-    ]
-    if merged:
-        lines.append("FROM ./merged")
-    else:
-        base = Path(info.base_model).expanduser()
-        if base.is_dir():
-            lines.append(f"FROM {base.resolve()}")
-        else:
-            lines += [
-                f"# FROM needs the base {info.base_model} as an Ollama model or a local",
-                "# safetensors directory; replace the line below with one of those.",
-                f"FROM {info.base_model}",
-            ]
-        if adapter:
-            lines.append("ADAPTER ./adapter")
-    stops: list[str] = []
-    if fmt:
-        go, stops_t = _OLLAMA_TEMPLATES[fmt]
-        lines += [f"# TEMPLATE: the {fmt} chat format, read from the trained chat template."]
-        lines.append(f'TEMPLATE """{go}"""')
-        stops = list(stops_t)
-    else:
-        lines += [
-            "# The chat template could not be mapped to an Ollama template"
-            + (" (none was saved)" if not template else " (an unrecognised format)")
-            + ": a plain prompt",
-            "# is sent as is. Write a TEMPLATE that mirrors the model's chat format to chat with it.",
-            'TEMPLATE """{{ .Prompt }}"""',
-        ]
+    go, stops_t = _OLLAMA_TEMPLATES.get(fmt or "", (_PLAIN_PROMPT, ()))
+    stops = list(stops_t)
     if eos and eos not in stops:
         stops.append(eos)
-    lines += [f'PARAMETER stop "{s}"' for s in stops]
-    return "\n".join(lines) + "\n"
+    base = Path(info.base_model).expanduser()
+    return {
+        "name": info.run_dir.name,
+        "version": __version__,
+        "merged": merged,
+        "adapter": adapter,
+        "base_model": info.base_model,
+        "base_dir": str(base.resolve()) if not merged and base.is_dir() else None,
+        "chat_format": fmt,
+        "template_saved": bool(template),
+        "ollama_template": go,
+        "stops": stops,
+    }
+
+
+def modelfile(info: RunInfo, *, merged: bool, adapter: bool) -> str:
+    """An Ollama Modelfile: FROM ./merged, or the base with ADAPTER ./adapter."""
+    context = modelfile_context(info, merged=merged, adapter=adapter)
+    try:
+        return render_template("Modelfile.j2", **context)
+    except ValueError as exc:  # the `modelfile` filter: a value no Modelfile can hold
+        raise ConfigError(
+            f"cannot write the Modelfile: {exc}",
+            hint="rename the base model or fix the tokenizer's eos token, then export again",
+        ) from exc
 
 
 # --------------------------------------------------------------------------- manifest

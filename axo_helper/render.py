@@ -16,6 +16,7 @@ import datetime as _dt
 import functools
 import json
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,10 +141,54 @@ def _comment(reason: Any) -> str:
     return "  # " + comment_text(reason)
 
 
+def modelfile_value(value: Any, prefer: str = "raw") -> str:
+    """`value` written as one Ollama Modelfile argument (the `modelfile` filter).
+
+    A Modelfile has no escapes: an argument is raw, in double quotes or in triple
+    double quotes, and Ollama's parser ends it at the first line break where the text
+    so far is a complete argument. A chat template or a name holding triple quotes or
+    a newline could otherwise end a TEMPLATE early and turn its rest into commands.
+    The argument is written in the first form (`prefer`: "raw", "double" or "triple",
+    then the others in that order) that reads back as exactly `value`; ValueError when
+    none does: a line of a multi-line value ends in triple quotes, or the value holds
+    control characters, which Ollama drops.
+    """
+    text = str(value)
+    forms = {"raw": text, "double": f'"{text}"', "triple": f'"""{text}"""'}
+    for style in dict.fromkeys((prefer, "raw", "double", "triple")):
+        if _modelfile_reads(forms[style]) == text:
+            return forms[style]
+    raise ValueError(f"cannot write {text!r} as a Modelfile value")
+
+
+def _modelfile_reads(written: str) -> str | None:
+    """What Ollama's parser (parser/parser.go) reads from `CMD <written>` + newline;
+    None when the argument ends before `written` does or never ends."""
+    buf: list[str] = []
+    end = len(written)
+    for i, ch in enumerate(written + "\n"):
+        if ch in "\r\n":
+            got = _modelfile_unquote("".join(buf).strip())
+            if got is not None:
+                return got if i == end else None
+            buf.append(ch)
+        elif ch == "\t" or ch.isprintable():  # the parser drops other control characters
+            buf.append(ch)
+    return None
+
+
+def _modelfile_unquote(text: str) -> str | None:
+    if text.startswith('"""'):
+        return text[3:-3] if len(text) >= 6 and text.endswith('"""') else None
+    if text.startswith('"'):
+        return text[1:-1] if len(text) >= 2 and text.endswith('"') else None
+    return text
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """The one Jinja environment: StrictUndefined (a missing value is an error, never
-    an empty string), no autoescape (this is YAML/JSON, not HTML)."""
+    an empty string), no autoescape (YAML, JSON, Markdown and Modelfiles, not HTML)."""
     root = Path(str(templates_dir()))
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(root)),
@@ -156,7 +201,15 @@ def environment() -> jinja2.Environment:
     env.filters["yaml"] = yaml_value
     env.filters["comment"] = _comment
     env.filters["comment_text"] = comment_text
+    env.filters["modelfile"] = modelfile_value
+    env.filters["shell"] = shlex.quote
     return env
+
+
+def render_template(name: str, /, **context: Any) -> str:
+    """templates/`name` rendered through the one environment; a context key the
+    template uses but was not given is an error (StrictUndefined)."""
+    return environment().get_template(name).render(**context)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -623,9 +676,7 @@ def render_deepspeed(distributed: str, *, cpu_offload: bool = False) -> str:
     """
     if distributed not in ("zero1", "zero2", "zero3"):
         raise ValueError(f"no DeepSpeed template for {distributed!r}")
-    text = (
-        environment().get_template(f"deepspeed/{distributed}.json.j2").render(offload=cpu_offload)
-    )
+    text = render_template(f"deepspeed/{distributed}.json.j2", offload=cpu_offload)
     json.loads(text)  # a template slip fails here, not inside DeepSpeed
     return text
 
@@ -687,8 +738,8 @@ def render_plan(
         val_set_size=val_set_size,
         overrides=overrides,
     )
-    template = environment().get_template(YAML_TEMPLATE)
-    text = template.render(
+    text = render_template(
+        YAML_TEMPLATE,
         cfg=cfg,
         why=why,
         version=__version__,

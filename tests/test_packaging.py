@@ -50,6 +50,7 @@ def test_wheel_ships_presets_and_templates_and_loads_them(tmp_path: Path) -> Non
     assert "axo_helper/presets/gpus.yaml" in names
     assert "axo_helper/presets/policy.yaml" in names
     assert any(n.startswith("axo_helper/templates/") and n.endswith(".j2") for n in names)
+    assert {"axo_helper/templates/model_card.md.j2", "axo_helper/templates/Modelfile.j2"} <= names
     # Import from the unpacked wheel only (not the checkout) and load every preset.
     probe = (
         "import axo_helper.resources as r, sys;"

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import jinja2
+import ollama_modelfile
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -24,8 +26,10 @@ from axo_helper.errors import OutputExistsError
 from axo_helper.render import (
     PLUGIN,
     PLUGIN_RUN_DIR_KEY,
+    modelfile_value,
     render_deepspeed,
     render_plan,
+    render_template,
     write_config,
     yaml_value,
 )
@@ -386,6 +390,31 @@ def test_yaml_filter_round_trips_anything_on_one_line(value: Any) -> None:
     text = yaml_value(value)
     assert "\n" not in text and "\u2028" not in text and "\x85" not in text
     assert yaml.safe_load(f"k: {text}  # comment\n") == {"k": value}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from('"\n \tab#\r')) | st.text(),
+    st.sampled_from(["raw", "double", "triple"]),
+)
+def test_modelfile_filter_reads_back_in_ollamas_parser_or_refuses(value: str, prefer: str) -> None:
+    try:
+        written = modelfile_value(value, prefer)
+    except ValueError:
+        # Only a line ending in triple quotes, or a character Ollama drops, is refused.
+        lines = value.replace("\r", "\n").split("\n")[:-1]
+        assert any(line.rstrip().endswith('"""') for line in lines) or not all(
+            c.isprintable() or c in "\t\r\n" for c in value
+        )
+        return
+    text = f"FROM x\nTEMPLATE {written}\nPARAMETER stop {written}\n"
+    assert ollama_modelfile.parse(text) == [("model", "x"), ("template", value), ("stop", value)]
+
+
+def test_render_template_uses_the_one_strict_environment() -> None:
+    assert render_template("deepspeed/zero2.json.j2", offload=False) == render_deepspeed("zero2")
+    with pytest.raises(jinja2.UndefinedError):
+        render_template("deepspeed/zero2.json.j2")
 
 
 # --------------------------------------------------------------------------- writing
