@@ -16,3 +16,17 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("AXOLOTL_DO_NOT_TRACK", "1")
     monkeypatch.setenv("NO_COLOR", "1")
     yield home
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama + trained byte-level BPE tokenizer + chat template, built once.
+
+    Needs the [train] extra (transformers, tokenizers, torch); tests that use it are
+    skipped when it is missing. See axo_helper/tinymodel.py and docs/cpu.md.
+    """
+    pytest.importorskip("transformers")
+    pytest.importorskip("tokenizers")
+    from axo_helper.tinymodel import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "model")

@@ -1,0 +1,59 @@
+"""`axo-helper demo`: plan, train and export a tiny model end to end, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("axo-helper-demo"),
+    show_default=True,
+    help="Where the tiny model, the data and the run go.",
+)
+@click.option("--force", is_flag=True, help="Run again over an earlier demo in that directory.")
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Training steps (default: 40, about a minute on 2 CPU cores).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Show Axolotl's raw output too.")
+def demo(output_dir: Path, force: bool, max_steps: int | None, verbose: bool) -> None:
+    """Fine-tune a tiny local Llama on bundled Q&A with real Axolotl; no network needed.
+
+    Builds the model, plans for the detected hardware (CPU when there is no GPU),
+    trains, exports adapter/ and merged/ and answers a question with the result.
+    """
+    from axo_helper.demo import DEMO_MAX_STEPS, run_demo
+    from axo_helper.output import info
+    from axo_helper.progress import ProgressDisplay
+
+    display = ProgressDisplay(mode=ProgressDisplay.default_mode(quiet=False), verbose=verbose)
+    result = run_demo(
+        output_dir,
+        force=force,
+        max_steps=max_steps or DEMO_MAX_STEPS,
+        display=display,
+        say=info,
+    )
+    run = result.run
+    click.echo(f"demo finished in {result.seconds:.0f} s{' on CPU' if result.cpu else ''}")
+    click.echo(f"  run:     {run.run_dir}  (plan.json, axolotl.yml, train.log)")
+    if result.adapter_dir:
+        click.echo(f"  adapter: {result.adapter_dir}")
+    if result.merged_dir:
+        click.echo(f"  merged:  {result.merged_dir}")
+    if not result.adapter_dir and not result.merged_dir:
+        click.echo(f"  output:  {run.run_dir / 'output'}  (Axolotl's output; export not installed)")
+    if result.answer is not None:
+        model = "the merged model" if result.merged_dir else "the trained model"
+        click.echo(f"sample from {model} (a 0.2M-parameter toy: expect word salad):")
+        click.echo(f"  Q: {result.question}")
+        click.echo(f"  A: {result.answer}")
+    click.echo(f"next: axo-helper run --config {run.config_path}  (edit it first, or not)")

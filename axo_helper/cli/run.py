@@ -1,0 +1,165 @@
+"""`axo-helper run`: plan, render, validate, preprocess, train, export (docs/run.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from axo_helper.cli.options import plan_kwargs, plan_options
+
+
+def _model_optional(func: Any) -> Any:
+    """plan_options, with --model optional: --config and --resume need no model."""
+    func = plan_options(func)
+    for param in getattr(func, "__click_params__", []):
+        if param.name == "model":
+            param.required = False
+    return func
+
+
+@click.command()
+@_model_optional
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Train this (hand-edited) Axolotl YAML as written instead of planning one.",
+)
+@click.option(
+    "--fit",
+    is_flag=True,
+    help="With --config: if the estimate does not fit, lower micro_batch_size and raise "
+    "gradient_accumulation_steps (same effective batch).",
+)
+@click.option(
+    "--output-dir",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The run directory (default: runs/<model>-<method>-<time>).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing run directory.")
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="RUN_DIR",
+    help="Continue a run from its last checkpoint.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Write the config, print the command(s), run nothing."
+)
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop after N steps.")
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Tries in all, counting retries after CUDA out-of-memory.",
+)
+@click.option("--no-export", is_flag=True, help="Stop at Axolotl's output (skip adapter/merged).")
+@click.option(
+    "--node-rank", type=click.IntRange(min=0), default=None, help="This node (multi-node)."
+)
+@click.option("--master-addr", default=None, metavar="HOST", help="Node 0's address (multi-node).")
+@click.option("--master-port", type=click.IntRange(1, 65535), default=29500, show_default=True)
+@click.option("--verbose", "-v", is_flag=True, help="Show Axolotl's raw output too.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display; errors only.")
+@click.option("json_", "--json", is_flag=True, help="Print the result as one JSON object.")
+def run(
+    config: Path | None,
+    fit: bool,
+    output_dir: Path | None,
+    force: bool,
+    resume: Path | None,
+    dry_run: bool,
+    max_steps: int | None,
+    max_attempts: int,
+    no_export: bool,
+    node_rank: int | None,
+    master_addr: str | None,
+    master_port: int,
+    verbose: bool,
+    quiet: bool,
+    json_: bool,
+    **opts: Any,
+) -> None:
+    """Train with Axolotl: plan a config that fits, or run your own; recover from OOM.
+
+    \b
+    axo-helper run --gpu auto --model meta-llama/Llama-3.1-8B --data qa.jsonl
+    axo-helper run --config train.yml --fit
+    axo-helper run --resume runs/llama-lora-20250101-120000
+    axo-helper run --gpu 8xh100 --nodes 2 --model ... --data ... --dry-run --master-addr 10.0.0.1
+
+    Exit status: 0 finished, 1 failure, 2 usage, 130 interrupted; a failed
+    training passes Axolotl's own exit code through.
+    """
+    from axo_helper.output import emit_json
+    from axo_helper.progress import ProgressDisplay
+    from axo_helper.run import RunRequest, start_run
+
+    kwargs = plan_kwargs(opts)
+    planned = bool(kwargs.get("model"))
+    req = RunRequest(
+        plan_kwargs=kwargs if planned else None,
+        config=config,
+        resume=resume,
+        output_dir=output_dir,
+        force=force,
+        dry_run=dry_run,
+        max_steps=max_steps,
+        fit=fit,
+        gpu=kwargs.get("gpu") or "auto",
+        nodes=kwargs.get("nodes") or 1,
+        node_rank=node_rank,
+        master_addr=master_addr,
+        master_port=master_port,
+        max_attempts=max_attempts,
+        export=not no_export,
+        # --json keeps warnings on stderr (scripts read stdout); --quiet drops them.
+        quiet=quiet,
+    )
+    if not planned and config is None and resume is None:
+        raise click.UsageError("pass --model and --data, --config FILE or --resume RUN_DIR")
+    display = ProgressDisplay(
+        mode=ProgressDisplay.default_mode(quiet=quiet or json_),
+        verbose=verbose and not json_,
+    )
+    result = start_run(req, display=display)
+    if json_:
+        emit_json(result.to_json())
+    else:
+        show(result, quiet=quiet)
+    if result.exit_code:
+        raise SystemExit(result.exit_code)
+
+
+def show(result: Any, *, quiet: bool = False) -> None:
+    """Where things are, and what to do next."""
+    echo = click.echo
+    if result.status == "dry-run":
+        echo(f"config: {result.config_path}")
+        many = len(result.commands) > 1
+        for i, command in enumerate(result.commands):
+            echo(f"command (node {i}):" if many else "command:")
+            echo(f"  {command}")
+        return
+    if result.status == "finished":
+        echo(f"finished: {result.run_dir}")
+        echo(f"  config: {result.config_path}")
+        echo(f"  output: {result.run_dir / 'output'}")
+        if result.progress is not None and result.progress.train_loss is not None:
+            echo(f"  train loss: {result.progress.train_loss:.4g}")
+        export = getattr(result.export, "to_json", None)
+        if export is not None:
+            for name, variant in export()["variants"].items():
+                echo(f"  {name}: {variant['path']}")
+        return
+    if not quiet or result.message:
+        click.echo(f"{result.status}: {result.message or result.run_dir}", err=True)
+        if result.status == "failed":
+            click.echo(f"  log: {result.run_dir / 'train.log'}", err=True)
