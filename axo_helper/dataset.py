@@ -605,6 +605,16 @@ class _Scan:
                 f"string value (the first message uses {role}/{content})",
                 hint="use one key style for all messages of all rows",
             ) from None
+        for i, m in enumerate(msgs):
+            # Axolotl's chat template renders message[content]; a missing or null one
+            # fails deep inside Jinja without naming the row, so name it here.
+            if m.get(content) is None:
+                raise DatasetError(
+                    f"{_loc(file, line)}: message {i} in '{field}' has no '{content}' "
+                    f"(role {m.get(role)!r})",
+                    hint=f"give every message a '{content}' string (it may be empty) "
+                    "or drop the row",
+                )
         return _CHAT_SHAPES[(field, role)]
 
     def row(self, row: dict[str, Any], size: int, file: Path, line: int | None) -> None:

@@ -363,7 +363,9 @@ def key_warnings(data: Mapping[str, Any], lines: LineMap) -> list[Issue]:
             )
         )
     check(data, top, ())
-    for i, entry in enumerate(data.get("datasets") or []):
+    datasets = data.get("datasets")
+    # A non-list `datasets` is a schema error reported elsewhere; nothing to spell-check.
+    for i, entry in enumerate(datasets if isinstance(datasets, list) else []):
         if isinstance(entry, Mapping):
             check(entry, dataset_keys, ("datasets", i))
     if isinstance(data.get("fsdp_config"), Mapping):

@@ -330,3 +330,26 @@ def test_a_new_process_shows_no_traceback(case_id: str, tmp_path: Path) -> None:
     assert proc.returncode == case.code, proc.stderr
     _check(proc.stderr, proc.stdout, case, tmp_path)
     assert "\x1b[" not in proc.stderr  # plain text: not a terminal, and NO_COLOR
+
+
+def test_an_unexpected_exception_is_one_line_unless_debugging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from axo_helper import core
+    from axo_helper.cli import cli
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr(core, "make_plan", boom)
+    monkeypatch.delenv("AXO_HELPER_DEBUG", raising=False)
+    result = CliRunner().invoke(cli, ["plan", "--gpu", "rtx4090", "--model", "x"])
+    assert result.exit_code == 1
+    assert "internal error: ZeroDivisionError: simulated bug" in result.output
+    assert "AXO_HELPER_DEBUG=1" in result.output
+    assert "Traceback" not in result.output
+    monkeypatch.setenv("AXO_HELPER_DEBUG", "1")
+    result = CliRunner().invoke(cli, ["plan", "--gpu", "rtx4090", "--model", "x"])
+    assert isinstance(result.exception, ZeroDivisionError)

@@ -701,3 +701,16 @@ def test_directory_rows_match_hugging_face_train_split(
             write_jsonl(data / name, [ALPACA] * n)
     train = datasets.load_dataset(str(data), cache_dir=str(tmp_path / "cache"))["train"]
     assert inspect(data).rows == len(train)
+
+
+def test_chat_message_without_content_names_the_row(tmp_path: Path) -> None:
+    rows = [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]},
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]},
+    ]
+    f = tmp_path / "chat.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DatasetError) as exc:
+        dataset.inspect(f)
+    assert "chat.jsonl:2" in exc.value.message
+    assert "message 1" in exc.value.message and "'content'" in exc.value.message

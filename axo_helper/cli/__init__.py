@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from typing import Any
 
 import click
 
 from axo_helper import __version__
-from axo_helper.errors import AxoHelperError
+from axo_helper.errors import EXIT_FAILURE, AxoHelperError
 
 # name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
@@ -80,6 +81,21 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            # Not a user mistake: a bug, or a library failing in a way we did not
+            # foresee. One line plus how to get the traceback, unless asked for it.
+            if os.environ.get("AXO_HELPER_DEBUG"):
+                raise
+            report_error(
+                AxoHelperError(
+                    f"internal error: {type(exc).__name__}: {exc}",
+                    hint="this is a bug in axo-helper; rerun with AXO_HELPER_DEBUG=1 "
+                    "for the traceback and report it",
+                )
+            )
+            ctx.exit(EXIT_FAILURE)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -103,11 +103,23 @@ _OPTIONS = [
 ]
 
 
-def plan_options(func: F) -> F:
-    """Add the shared planning options to a command (first option listed first)."""
-    for option in reversed(_OPTIONS):
-        func = option(func)
-    return func
+def plan_options(func: F | None = None, *, model_required: bool = True) -> Any:
+    """Add the shared planning options to a command (first option listed first).
+
+    `@plan_options`, or `@plan_options(model_required=False)` for commands that can
+    also start from a config or a run directory (`run --config`, `run --resume`).
+    """
+
+    def decorate(f: F) -> F:
+        for option in reversed(_OPTIONS):
+            f = option(f)
+        if not model_required:
+            for param in getattr(f, "__click_params__", []):
+                if param.name == "model":
+                    param.required = False
+        return f
+
+    return decorate(func) if func is not None else decorate
 
 
 def plan_kwargs(opts: dict[str, Any]) -> dict[str, Any]:

@@ -10,17 +10,8 @@ import click
 from axo_helper.cli.options import plan_kwargs, plan_options
 
 
-def _model_optional(func: Any) -> Any:
-    """plan_options, with --model optional: --config and --resume need no model."""
-    func = plan_options(func)
-    for param in getattr(func, "__click_params__", []):
-        if param.name == "model":
-            param.required = False
-    return func
-
-
 @click.command()
-@_model_optional
+@plan_options(model_required=False)
 @click.option(
     "--config",
     "config",
