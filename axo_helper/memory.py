@@ -83,7 +83,7 @@ DS_AXOLOTL_SUB_GROUP: float | None = None
 # by nvidia-smi but not by torch.cuda.max_memory_allocated. With lazy module loading
 # (default since CUDA 11.7 / torch 1.13) it measures 0.3-0.6 GiB on A100/H100 before the
 # first tensor; flash-attn, bitsandbytes and NCCL kernels add to it once loaded.
-# MEMORY-MODEL.md brackets it at 0.5-1 GB; 0.75 GiB is the middle, kept after the
+# Published estimates bracket it at 0.5-1 GB; 0.75 GiB is the middle, kept after the
 # calibration in docs/memory-model.md (the dev-set median moved < 1 point over 0.5-1.0).
 CUDA_CONTEXT_GIB = 0.75
 # The caching allocator keeps freed blocks reserved and splits them imperfectly, so
@@ -91,7 +91,7 @@ CUDA_CONTEXT_GIB = 0.75
 # and goes each step (activations, loss buffers, optimizer temporaries); weights and
 # optimizer state are allocated once in large blocks and barely fragment. 10% is the
 # middle of the 5-20% reserve/allocation gap commonly reported for LLM training
-# (MEMORY-MODEL.md "allocator reserve"); expandable_segments narrows it.
+# (allocator reserve); expandable_segments narrows it.
 ALLOCATOR_RESERVE_FRACTION = 0.10
 # NCCL's own device buffers per process (NCCL_BUFFSIZE 4 MiB per channel per peer per
 # protocol, outside PyTorch's allocator): a few hundred MiB on an 8-GPU node.

@@ -48,7 +48,7 @@ _NOT_CAUSAL_NAMES = """
 _NOT_CAUSAL_TYPES = frozenset(_NOT_CAUSAL_NAMES.split())
 
 # Architectures whose config.json may lack model_type (or files that only name the
-# class, like ../shared/data/vram-dev-models.json).
+# class, like benchmarks/data/vram-dev-models.json).
 _ARCH_TO_TYPE = {
     "LlamaForCausalLM": "llama",
     "MistralForCausalLM": "mistral",
@@ -415,7 +415,7 @@ def from_config(
 ) -> ModelSpec:
     """Architecture facts of a causal LM from its config.json fields (pure, no I/O).
 
-    Also accepts the entries of ../shared/data/vram-dev-models.json, which name the
+    Also accepts the entries of benchmarks/data/vram-dev-models.json, which name the
     class in "architecture" (singular) and omit model_type.
     """
     if not isinstance(config, Mapping):
@@ -582,7 +582,7 @@ def from_config(
 
 
 def from_dev_facts(entry: Mapping[str, Any], name: str) -> ModelSpec:
-    """A ModelSpec from one entry of ../shared/data/vram-dev-models.json."""
+    """A ModelSpec from one entry of benchmarks/data/vram-dev-models.json."""
     hf_id = entry.get("hf_id")
     return from_config(entry, name=name, source="preset", hf_id=str(hf_id) if hf_id else None)
 

@@ -43,7 +43,7 @@ METRICS_STREAM = "metrics.jsonl"
 METRICS_SUMMARY = "metrics.json"
 METRICS_VERSION = 1
 
-# Fault injection for the OOM-retry test of `axo-helper run` (issue 4): when set, the
+# Fault injection for the OOM-retry test of `axo-helper run`: when set, the
 # plugin raises torch.OutOfMemoryError at the end of optimizer step k. The optional
 # micro-batch bound makes the fault "the GPU only fits micro_batch_size <= n", so a
 # re-plan with a smaller micro batch succeeds. Only active while the plugin is.

@@ -1,4 +1,4 @@
-"""Estimator error against published peak-memory measurements (../shared/data/vram-dev.csv).
+"""Estimator error against published peak-memory measurements (benchmarks/data/vram-dev.csv).
 
     .venv/bin/python benchmarks/estimator_error.py [--csv PATH] [--models PATH] [--worst N]
 
@@ -28,8 +28,8 @@ from axo_helper.model import from_dev_facts
 from axo_helper.specs import GIB, ModelSpec, TrainSetup
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CSV = ROOT.parent / "shared" / "data" / "vram-dev.csv"
-DEFAULT_MODELS = ROOT.parent / "shared" / "data" / "vram-dev-models.json"
+DEFAULT_CSV = ROOT / "benchmarks" / "data" / "vram-dev.csv"
+DEFAULT_MODELS = ROOT / "benchmarks" / "data" / "vram-dev-models.json"
 
 # ---------------------------------------------------------------------------- stacks
 # QwenLM/Qwen finetune.py (2023): HF Trainer (transformers 4.32) + PEFT 0.5 + torch 2.0.

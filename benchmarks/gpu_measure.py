@@ -169,7 +169,7 @@ def _h100_grid() -> list[Case]:
 
     Ordered by value: if the time budget runs out, what is lost is the least informative.
     Two sequence lengths and two micro batches per method pin the per-token slope and the
-    intercept (MEMORY-MODEL.md, "Calibrate, don't guess").
+    intercept (docs/memory-model.md).
     """
     c = Case
     return [

@@ -15,7 +15,7 @@ from axo_helper.errors import EXIT_FAILURE, EXIT_USAGE, ModelError
 from axo_helper.resources import iter_preset_files, load_preset
 from axo_helper.specs import ModelSpec
 
-DEV_MODELS = Path(__file__).resolve().parents[2] / "shared" / "data" / "vram-dev-models.json"
+DEV_MODELS = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "vram-dev-models.json"
 
 LLAMA_31_8B: dict[str, Any] = dict(load_preset("models/llama-3.1-8b.yaml")["config"])
 
@@ -295,8 +295,6 @@ def test_gemma2_head_dim_is_read_not_derived() -> None:
 
 # --------------------------------------------------------------------------- dev facts
 def _dev_entries() -> dict[str, dict[str, Any]]:
-    if not DEV_MODELS.is_file():
-        pytest.skip("../shared/data/vram-dev-models.json is not in this checkout")
     return json.loads(DEV_MODELS.read_text(encoding="utf-8"))
 
 

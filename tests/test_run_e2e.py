@@ -61,7 +61,7 @@ def test_lora_run_recovers_from_oom_with_the_same_effective_batch(
     result = json.loads(proc.stdout)
     assert result["status"] == "finished"
 
-    # the run directory of DESIGN.md
+    # the run directory layout of docs/run.md
     for name in ("plan.json", "axolotl.yml", "train.log", "metrics.jsonl", "metrics.json"):
         assert (run_dir / name).is_file(), name
     assert (run_dir / "output" / "adapter_model.safetensors").is_file()
