@@ -4,7 +4,11 @@
 like any hub checkpoint (config.json, model.safetensors, generation_config.json,
 tokenizer.json, tokenizer_config.json, chat_template.jinja), with no network:
 
-- random weights, seeded, so two builds give the same bytes;
+- random weights, seeded, so two builds give the same bytes; optionally
+  "pretrained" for a few hundred plain-torch steps on the bundled prose
+  (demo_data/corpus.txt, never the Q&A rows), so the base model knows the
+  made-up town's words and facts before a fine-tune teaches it to answer
+  questions (the demo does this; the tests' fixture stays random and fast);
 - a byte-level BPE tokenizer trained with the `tokenizers` library on the text
   shipped in axo_helper/demo_data/ (any UTF-8 text round-trips; byte-level needs
   no unknown token);
@@ -18,7 +22,10 @@ this module costs nothing, and `plan` never loads it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -44,6 +51,13 @@ CHAT_TEMPLATE = (
 
 # Written beside the model; a build with the same parameters reuses the directory.
 MARKER = "axo_tiny_model.json"
+# What pretraining measured (loss before/after, seconds), when it ran.
+PRETRAIN_STATS = "axo_tiny_pretrain.json"
+
+# Pretraining: random windows of the corpus token stream, AdamW, causal LM loss.
+PRETRAIN_SEQ_LEN = 128
+PRETRAIN_BATCH = 16
+PRETRAIN_LR = 3e-3
 
 
 def demo_data_path(name: str) -> Path:
@@ -60,6 +74,79 @@ def _training_text() -> Iterator[str]:
         for line in fh:
             for message in json.loads(line)["messages"]:
                 yield message["content"]
+
+
+def _data_digest() -> str:
+    """Short hash of the bundled text: the tokenizer and pretraining depend on it."""
+    h = hashlib.sha256()
+    for name in ("corpus.txt", "qa.jsonl"):
+        h.update(demo_data_path(name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def corpus_ids(tokenizer: Any) -> list[int]:
+    """The corpus as one token stream (no special tokens): the pretraining text."""
+    text = demo_data_path("corpus.txt").read_text(encoding="utf-8")
+    # The backend tokenizer: the fast wrapper warns when a text exceeds model_max_length.
+    return list(tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def corpus_loss(model: Any, ids: list[int], seq_len: int = PRETRAIN_SEQ_LEN) -> float:
+    """Mean causal LM loss over the corpus cut into consecutive windows of seq_len."""
+    import torch
+
+    n = max(1, (len(ids) - 1) // seq_len)
+    windows = torch.tensor([ids[i * seq_len : (i + 1) * seq_len] for i in range(n)])
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        loss = float(model(input_ids=windows, labels=windows).loss)
+    model.train(was_training)
+    return loss
+
+
+def pretrain(model: Any, ids: list[int], *, steps: int, seed: int) -> dict[str, Any]:
+    """Train `model` in place on random windows of `ids`; deterministic for a seed.
+
+    Plain torch: AdamW (betas 0.9/0.95, no weight decay), 5% linear warm-up then
+    cosine decay to a tenth of PRETRAIN_LR, gradients clipped at 1.0. Returns the
+    corpus loss before and after, and the seconds it took.
+    """
+    import torch
+
+    started = time.monotonic()
+    seq_len = min(PRETRAIN_SEQ_LEN, len(ids) - 1)
+    data = torch.tensor(ids)
+    gen = torch.Generator().manual_seed(seed)
+    before = corpus_loss(model, ids, seq_len)
+    opt = torch.optim.AdamW(model.parameters(), lr=PRETRAIN_LR, betas=(0.9, 0.95), weight_decay=0.0)
+    warmup = max(1, steps // 20)
+
+    def lr_factor(step: int) -> float:
+        cosine = 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+        return min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * cosine)
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    model.train()
+    for _ in range(steps):
+        starts = torch.randint(0, len(ids) - seq_len, (PRETRAIN_BATCH,), generator=gen)
+        batch = torch.stack([data[int(i) : int(i) + seq_len] for i in starts])
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+    model.eval()
+    after = corpus_loss(model, ids, seq_len)
+    return {
+        "steps": steps,
+        "corpus_tokens": len(ids),
+        "corpus_bytes": demo_data_path("corpus.txt").stat().st_size,
+        "loss_before": round(before, 4),
+        "loss_after": round(after, 4),
+        "seconds": round(time.monotonic() - started, 1),
+    }
 
 
 def build_tokenizer(vocab_size: int = 1024) -> Any:
@@ -114,13 +201,20 @@ def build_tiny_model(
     max_position_embeddings: int = 2048,
     tie_word_embeddings: bool = False,
     seed: int = 0,
+    pretrain_steps: int = 0,
+    threads: int | None = None,
 ) -> Path:
-    """Write a tiny random LlamaForCausalLM with a trained tokenizer to `out_dir`; return it.
+    """Write a tiny LlamaForCausalLM with a trained tokenizer to `out_dir`; return it.
 
-    Defaults give about 0.2M parameters: a training step on CPU takes milliseconds,
-    so the time of an end-to-end run is Axolotl's own start-up. kv_heads < heads
-    exercises grouped-query attention like Llama 3; the untied lm_head is the
-    Llama 3.1 8B layout, so merges and memory estimates see both matrices.
+    Defaults give about 0.2M random parameters: a training step on CPU takes
+    milliseconds, so the time of an end-to-end run is Axolotl's own start-up.
+    kv_heads < heads exercises grouped-query attention like Llama 3; the untied
+    lm_head is the Llama 3.1 8B layout, so merges and memory estimates see both
+    matrices. pretrain_steps > 0 then trains the random model on the bundled prose
+    (`pretrain`), seeded, and writes what it measured to PRETRAIN_STATS. `threads`
+    caps torch's CPU threads while pretraining (the demo passes 1 on a busy machine);
+    it changes the speed, not the weights (same bytes with 1 and 2 threads), so it
+    is not part of the cache key.
     """
     out_dir = Path(out_dir)
     params = {
@@ -133,6 +227,8 @@ def build_tiny_model(
         "max_position_embeddings": max_position_embeddings,
         "tie_word_embeddings": tie_word_embeddings,
         "seed": seed,
+        "pretrain_steps": pretrain_steps,
+        "data": _data_digest(),
     }
     marker = out_dir / MARKER
     if marker.is_file() and (out_dir / "model.safetensors").is_file():
@@ -177,9 +273,18 @@ def build_tiny_model(
 
     # Seed only a private generator state: save and restore the global RNG so a
     # caller's own seeding is left alone.
+    previous_threads = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
+        stats = None
+        if pretrain_steps > 0:
+            if threads:
+                torch.set_num_threads(threads)
+            try:
+                stats = pretrain(model, corpus_ids(tokenizer), steps=pretrain_steps, seed=seed)
+            finally:
+                torch.set_num_threads(previous_threads)
     model.generation_config = GenerationConfig(
         bos_token_id=bos_id,
         eos_token_id=eos_id,
@@ -190,5 +295,19 @@ def build_tiny_model(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    stats_file = out_dir / PRETRAIN_STATS
+    if stats is not None:
+        stats_file.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    elif stats_file.exists():
+        stats_file.unlink()  # a random rebuild over a pretrained one
     marker.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
     return out_dir
+
+
+def pretrain_stats(model_dir: Path) -> dict[str, Any] | None:
+    """What pretraining measured for the model in `model_dir`; None for a random model."""
+    try:
+        data = json.loads((Path(model_dir) / PRETRAIN_STATS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -168,6 +168,9 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert f"adapter: {out / 'run' / 'adapter'}" in proc.stdout
     assert f"merged:  {out / 'run' / 'merged'}" in proc.stdout
     assert "Q: " in proc.stdout and "A: " in proc.stdout
+    # the base model is pretrained on the bundled prose before the fine-tune (tinymodel.py)
+    assert "pretrained for 200 steps" in proc.stderr and "corpus loss" in proc.stderr
+    assert "M-parameter toy pretrained for" in proc.stdout
     assert record(out / "run")["status"] == "finished"
     for name in ("Modelfile", "manifest.json"):
         assert (out / "run" / name).is_file()

@@ -83,3 +83,43 @@ def test_bundled_data_is_chat_format() -> None:
         assert roles[-1] == "assistant" and "user" in roles
         assert all(m["content"] for m in row["messages"])
     assert len(demo_data_path("corpus.txt").read_text()) > 2000
+
+
+def test_pretraining_lowers_the_corpus_loss_deterministically(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from axo_helper.tinymodel import (
+        MARKER,
+        build_tiny_model,
+        corpus_ids,
+        corpus_loss,
+        pretrain_stats,
+    )
+
+    random = build_tiny_model(tmp_path / "random")
+    first = build_tiny_model(tmp_path / "first", pretrain_steps=30)
+    second = build_tiny_model(tmp_path / "second", pretrain_steps=30)
+    assert pretrain_stats(random) is None
+    stats = pretrain_stats(first)
+    assert stats is not None and stats["steps"] == 30
+
+    ids = corpus_ids(AutoTokenizer.from_pretrained(first))
+    before = corpus_loss(AutoModelForCausalLM.from_pretrained(random), ids)
+    after = corpus_loss(AutoModelForCausalLM.from_pretrained(first), ids)
+    assert before > 6.0  # ~ln(vocab): the random init knows nothing
+    assert after < before - 1.0, (before, after)
+    assert abs(stats["loss_before"] - before) < 1e-3 and abs(stats["loss_after"] - after) < 1e-3
+
+    # same seed and settings: the same weights; the tokenizer is untouched by pretraining
+    assert _sha(first / "model.safetensors") == _sha(second / "model.safetensors")
+    assert _sha(first / "tokenizer.json") == _sha(random / "tokenizer.json")
+    assert _sha(first / "model.safetensors") != _sha(random / "model.safetensors")
+
+    # pretrain_steps is part of the cache key: a different value rebuilds, the same reuses
+    assert json.loads((first / MARKER).read_text())["pretrain_steps"] == 30
+    before_ns = (first / "model.safetensors").stat().st_mtime_ns
+    assert build_tiny_model(first, pretrain_steps=30) == first
+    assert (first / "model.safetensors").stat().st_mtime_ns == before_ns
+    build_tiny_model(first)  # pretrain_steps=0: rebuilt random, the stats file removed
+    assert _sha(first / "model.safetensors") == _sha(random / "model.safetensors")
+    assert pretrain_stats(first) is None
