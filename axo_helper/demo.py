@@ -57,8 +57,6 @@ DEMO_OVERRIDES = {
     "learning_rate": 0.005,
     "lora_r": 32,
     "lora_alpha": 64,
-    # Axolotl shuffles the prepared dataset with `seed`; unset, every run differs.
-    "seed": 42,
     # One tokenizing process: on a small CPU machine worker start-up (each re-imports
     # torch) costs more than the tokenizing itself (docs/cpu.md).
     "dataset_num_proc": 1,

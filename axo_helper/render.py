@@ -538,6 +538,8 @@ def build_config(
         f"{s.micro_batch_size} x {plan.gradient_accumulation_steps} x {s.num_gpus} GPU = {plan.effective_batch} samples per step",
     )
     put("num_epochs", plan.num_epochs, "policy: more passes over small data, one over large data")
+    # Axolotl shuffles the prepared data with `seed`; unset, every run sees another order.
+    put("seed", 42, "fixed data order: two runs of this file train on the same order")
 
     # memory and speed
     fsdp = s.distributed == "fsdp"

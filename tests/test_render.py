@@ -523,3 +523,10 @@ def test_moe_qlora_renders_named_targets_that_axolotl_accepts() -> None:
     both = {**cfg, "lora_target_linear": True}
     report = validate.validate_text(yaml.safe_dump(both), run_axolotl=False)
     assert any("quantize_moe_experts" in e.message for e in report.errors)
+
+
+def test_a_fixed_seed_makes_the_data_order_repeatable() -> None:
+    # Axolotl 0.19 shuffles the prepared data with cfg.seed; unset, every run differs.
+    text = render(hand_plan()).yaml_text
+    assert render(hand_plan()).config["seed"] == 42
+    assert "seed: 42  # fixed data order" in text
