@@ -1199,7 +1199,7 @@ def export_run(
             merge_details = previous.get("merge") or {}
         manifest = {
             "manifest_version": MANIFEST_VERSION,
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "run": run_dir.name,
             "base_model": info.base_model,
             "method": info.method,

@@ -427,7 +427,7 @@ def make_row(
         warmup_steps=steps[0],
         measured_steps=steps[1],
         device=device,
-        date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     if arch is not None:
         cfg, spec = arch.hf_config, arch.spec

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +31,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from axo_helper.tinymodel import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "model")
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Run the real `axo-helper` command group in-process: `cli("plan", "--gpu", "t4", ...)`.
+
+    Returns click's Result (exit_code, stdout, stderr). `input=` is passed through.
+    """
+    from axo_helper.cli import cli as group
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(group, list(args), prog_name="axo-helper", input=input)
+
+    return invoke
