@@ -1,203 +1,33 @@
-"""Read any Axolotl config (ours or hand-written) into the TrainSetup memory.estimate needs.
+"""Moved: reading an Axolotl config lives in axo_helper.config.read.
 
-Pure apart from reading a DeepSpeed JSON the config points to. Defaults are
-Axolotl 0.19's own (and PEFT's where Axolotl defers to it), so a key the user left
-out is estimated the way Axolotl will run it.
+Kept so existing imports (export.py, plugin.py) work until they import from
+axo_helper.config.read directly.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from axo_helper.config.read import (
+    DEFAULT_LORA_R,
+    DEFAULT_LORA_TARGETS,
+    DEFAULT_MICRO_BATCH,
+    DEFAULT_OPTIMIZER,
+    DEFAULT_SEQUENCE_LEN,
+    attention_of,
+    distributed_of,
+    method_of,
+    precision_of,
+    setup_from_config,
+)
 
-from axo_helper.errors import ConfigError
-from axo_helper.specs import Attention, Distributed, Method, ModelSpec, Precision, TrainSetup
-
-# Axolotl 0.19 defaults for keys a config may leave out.
-DEFAULT_SEQUENCE_LEN = 2048
-DEFAULT_MICRO_BATCH = 1
-DEFAULT_OPTIMIZER = "adamw_torch_fused"
-DEFAULT_LORA_R = 8  # PEFT's LoraConfig default, used when lora_r is unset
-DEFAULT_LORA_TARGETS = ("q_proj", "v_proj")  # PEFT's default for Llama-style models
-
-# Legacy boolean attention flags -> the implementation they select (Axolotl maps them
-# the same way, then warns that they are deprecated).
-_LEGACY_ATTENTION = {
-    "flash_attention": "flash_attention_2",
-    "sdp_attention": "sdpa",
-    "xformers_attention": "sdpa",  # memory-efficient kernel: estimate like sdpa
-    "flex_attention": "sdpa",
-    "sage_attention": "flash_attention_2",
-    "eager_attention": "eager",
-}
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or (
-        isinstance(value, str) and value.strip().lower() in ("true", "yes", "1")
-    )
-
-
-def _int(cfg: Mapping[str, Any], key: str, default: int) -> int:
-    value = cfg.get(key)
-    if value is None:
-        return default
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or int(value) != value
-        or value < 1
-    ):
-        raise ConfigError(f"{key} must be a positive integer, not {value!r}")
-    return int(value)
-
-
-def attention_of(cfg: Mapping[str, Any]) -> Attention:
-    """The attention implementation a config selects, mapped to the estimator's three."""
-    impl = cfg.get("attn_implementation")
-    if not impl:
-        impl = next((v for k, v in _LEGACY_ATTENTION.items() if _truthy(cfg.get(k))), None)
-    if not impl:
-        return "sdpa"  # transformers' default when nothing is set
-    impl = str(impl)
-    if impl == "eager":
-        return "eager"
-    if "flash" in impl or impl in ("sage", "fp8") or "/" in impl:
-        return "flash_attention_2"
-    return "sdpa"
-
-
-def precision_of(cfg: Mapping[str, Any]) -> Precision:
-    bf16 = cfg.get("bf16")
-    if bf16 is True or bf16 == "auto" or _truthy(cfg.get("bfloat16")):
-        # "auto" resolves to bf16 on GPUs that have it and fp16 otherwise: 2 bytes either way.
-        return "bf16"
-    if _truthy(cfg.get("fp16")) or _truthy(cfg.get("float16")):
-        return "fp16"
-    return "fp32"
-
-
-def method_of(cfg: Mapping[str, Any]) -> Method:
-    adapter = cfg.get("adapter")
-    if not adapter:
-        return "full"
-    if adapter == "qlora" or _truthy(cfg.get("load_in_4bit")):
-        return "qlora"
-    return "lora"
-
-
-def _read_deepspeed(value: Any, config_dir: Path | None) -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        return dict(value)
-    raw = Path(str(value)).expanduser()
-    candidates = (
-        [raw]
-        if raw.is_absolute()
-        else [*([config_dir / raw] if config_dir else []), Path.cwd() / raw]
-    )
-    for path in candidates:
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ConfigError(f"cannot read the DeepSpeed config {path}: {exc}") from exc
-            if not isinstance(data, dict):
-                raise ConfigError(f"the DeepSpeed config {path} is not a JSON object")
-            return data
-    where = " or ".join(str(p) for p in candidates)
-    raise ConfigError(
-        f"deepspeed: {value} not found (looked in {where})",
-        hint="write the path relative to the config file or the directory you run axolotl from",
-    )
-
-
-def distributed_of(
-    cfg: Mapping[str, Any], num_gpus: int, config_dir: Path | None = None
-) -> tuple[Distributed, bool]:
-    """(distributed strategy, CPU offload) of a config."""
-    if cfg.get("deepspeed"):
-        ds = _read_deepspeed(cfg["deepspeed"], config_dir)
-        zero = ds.get("zero_optimization") or {}
-        stage = zero.get("stage", 0)
-        offload = any(
-            isinstance(zero.get(k), Mapping)
-            and str(zero[k].get("device", "none")).lower() in ("cpu", "nvme")
-            for k in ("offload_optimizer", "offload_param")
-        )
-        by_stage: dict[Any, Distributed] = {1: "zero1", 2: "zero2", 3: "zero3"}
-        if stage in by_stage:
-            return by_stage[stage], offload
-        return ("ddp" if num_gpus > 1 else "none"), False
-    fsdp_config = cfg.get("fsdp_config")
-    if cfg.get("fsdp") or isinstance(fsdp_config, Mapping):
-        offload = isinstance(fsdp_config, Mapping) and _truthy(fsdp_config.get("offload_params"))
-        return "fsdp", offload
-    return ("ddp" if num_gpus > 1 else "none"), False
-
-
-def _targets(cfg: Mapping[str, Any]) -> tuple[str, ...]:
-    if _truthy(cfg.get("lora_target_linear")):
-        return ("all-linear",)
-    modules = cfg.get("lora_target_modules")
-    if isinstance(modules, str):
-        # PEFT accepts "all-linear" or a regex; a regex is estimated as all linear layers.
-        return (
-            ("all-linear",) if modules == "all-linear" or not modules.isidentifier() else (modules,)
-        )
-    if isinstance(modules, (list, tuple)) and modules:
-        return tuple(str(m) for m in modules)
-    return DEFAULT_LORA_TARGETS
-
-
-def setup_from_config(
-    cfg: Mapping[str, Any],
-    model: ModelSpec,
-    num_gpus: int = 1,
-    *,
-    config_dir: str | Path | None = None,
-) -> TrainSetup:
-    """The TrainSetup an Axolotl config describes, for `model` on `num_gpus` ranks.
-
-    config_dir: where a relative `deepspeed:` path is looked up first (then the
-    working directory, as Axolotl does). Raises ConfigError for values it cannot
-    read (a missing DeepSpeed file, a non-integer micro_batch_size).
-    """
-    method = method_of(cfg)
-    gc = cfg.get("gradient_checkpointing")
-    fsdp_config = cfg.get("fsdp_config")
-    fsdp_ac = isinstance(fsdp_config, Mapping) and _truthy(
-        fsdp_config.get("activation_checkpointing")
-    )
-    distributed, offload = distributed_of(cfg, num_gpus, Path(config_dir) if config_dir else None)
-    lora_dropout = cfg.get("lora_dropout")
-    return TrainSetup(
-        model=model,
-        method=method,
-        precision=precision_of(cfg),
-        load_in_8bit=method == "lora" and _truthy(cfg.get("load_in_8bit")),
-        lora_r=_int(cfg, "lora_r", DEFAULT_LORA_R),
-        lora_targets=_targets(cfg),
-        lora_dropout=float(lora_dropout) if isinstance(lora_dropout, (int, float)) else 0.0,
-        lora_modules_to_save=tuple(str(m) for m in (cfg.get("lora_modules_to_save") or ())),
-        sequence_len=_int(cfg, "sequence_len", DEFAULT_SEQUENCE_LEN),
-        micro_batch_size=_int(cfg, "micro_batch_size", DEFAULT_MICRO_BATCH),
-        sample_packing=_truthy(cfg.get("sample_packing")),
-        # "offload"/"offload_disk" are deprecated spellings of checkpointing + offload.
-        gradient_checkpointing=bool(gc) or fsdp_ac,
-        attn_implementation=attention_of(cfg),
-        optimizer=str(cfg.get("optimizer") or DEFAULT_OPTIMIZER),
-        fused_cross_entropy=_truthy(cfg.get("liger_fused_linear_cross_entropy"))
-        or _truthy(cfg.get("cut_cross_entropy")),
-        num_gpus=max(1, num_gpus),
-        distributed=distributed,
-        cpu_offload=offload,
-        quant_storage_bf16=method == "qlora" and distributed in ("zero3", "fsdp"),
-        quantize_moe_experts=method == "qlora" and _truthy(cfg.get("quantize_moe_experts")),
-        gradient_accumulation_steps=(
-            _int(cfg, "gradient_accumulation_steps", 1)
-            if cfg.get("gradient_accumulation_steps") is not None
-            else None
-        ),
-    )
+__all__ = [
+    "DEFAULT_LORA_R",
+    "DEFAULT_LORA_TARGETS",
+    "DEFAULT_MICRO_BATCH",
+    "DEFAULT_OPTIMIZER",
+    "DEFAULT_SEQUENCE_LEN",
+    "attention_of",
+    "distributed_of",
+    "method_of",
+    "precision_of",
+    "setup_from_config",
+]

@@ -5,6 +5,9 @@ predicted and the measured peak memory, and tokens/s. The planner then corrects
 its estimate for the same GPU model + architecture family + method, and uses
 measured tokens/s instead of an assumed utilisation for its time estimate.
 
+The planner gets the matching runs as a value (`CalibrationStore.calibration(...)` ->
+`Calibration`), read once before it searches.
+
 The database lives at $AXO_HELPER_HOME/calibration.sqlite3 (default: the
 platform's user data directory). It is opened in WAL mode with a busy timeout,
 so two runs that finish at once both land; every write is one transaction.
@@ -258,10 +261,24 @@ class CalibrationStore:
         return self.add_many(good)
 
     # ------------------------------------------------------------------ using
-    def corrector(self, gpu: str | None) -> Corrector:
-        """A planner hook that corrects estimates for this GPU from matching runs."""
-        return Corrector(self, gpu)
+    def calibration(
+        self, gpu: str | None, family: str, methods: Iterable[str] = ("full", "lora", "qlora")
+    ) -> Calibration:
+        """The matching runs for this GPU and model family, read now, as a value.
 
+        One query per method, as the planner would look them up; a store that cannot
+        be read gives no rows and its warning (planning goes on uncalibrated).
+        """
+        if gpu is None:
+            return Calibration(gpu=None)
+        rows: list[Measurement] = []
+        before = len(self.warnings)
+        for method in methods:
+            try:
+                rows.extend(self.measurements(gpu=gpu, family=family, method=method))
+            except AxoHelperError as exc:
+                self.warnings.append(str(exc))
+        return Calibration(gpu=gpu, rows=tuple(rows), warnings=tuple(self.warnings[before:]))
 
 def _to_db(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
@@ -316,39 +333,37 @@ def correction_factor(ratios: list[float]) -> float:
     return min(MAX_FACTOR, max(MIN_FACTOR, factor))
 
 
-class Corrector:
-    """Callable planner hook: (setup, estimate) -> corrected estimate.
+@dataclass(frozen=True)
+class Calibration:
+    """Measured runs for one GPU, read before planning: the planner's corrections.
 
-    `runs` counts the measurements behind the last correction, for "calibrated from N runs".
+    Immutable and without I/O, so planner.plan stays pure. `rows` are the runs of
+    the GPU (and model family) the store was asked for; `warnings` what reading them
+    reported (unreadable rows, an unreadable store).
     """
 
-    def __init__(self, store: CalibrationStore, gpu: str | None):
-        self.store = store
-        self.gpu = gpu
-        self.runs = 0
-        self._cache: dict[tuple[str, str], list[Measurement]] = {}
+    gpu: str | None
+    rows: tuple[Measurement, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def matches(self, setup: TrainSetup) -> list[Measurement]:
+        """Runs of the same architecture family and method."""
         if self.gpu is None:
             return []
-        key = (setup.model.family, setup.method)
-        if key not in self._cache:
-            try:
-                self._cache[key] = self.store.measurements(
-                    gpu=self.gpu, family=key[0], method=key[1]
-                )
-            except AxoHelperError as exc:
-                # A broken store must not stop planning: plan uncalibrated and say why.
-                self.store.warnings.append(str(exc))
-                self._cache[key] = []
-        return self._cache[key]
+        return [
+            m for m in self.rows if m.family == setup.model.family and m.method == setup.method
+        ]
 
-    def __call__(self, setup: TrainSetup, estimate: MemoryBreakdown) -> MemoryBreakdown:
+    def runs_for(self, setup: TrainSetup) -> int:
+        """How many runs correct this setup's estimate ("calibrated from N runs")."""
+        return len(self.matches(setup))
+
+    def correct(self, setup: TrainSetup, estimate: MemoryBreakdown) -> MemoryBreakdown:
+        """The estimate scaled by the conservative factor of the matching runs."""
         found = self.matches(setup)
         if not found:
             return estimate
         factor = correction_factor([m.ratio for m in found])
-        self.runs = len(found)
         return scale(estimate, factor, f"calibrated from {len(found)} run(s): x{factor:.2f}")
 
     def tokens_per_s(self, setup: TrainSetup) -> float | None:

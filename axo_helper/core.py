@@ -1,22 +1,27 @@
 """The core functions the CLI calls: options in, value objects out.
 
-`make_plan` is the whole of `axo-helper plan` minus the formatting; render and run
-call it too. It does the I/O (NVML, config.json, the dataset scan, host memory)
-so that planner.plan stays pure. Nothing on this path imports torch,
-transformers or Axolotl (tests/test_cli_plan.py checks it).
+`make_plan(PlanRequest)` is the whole of `axo-helper plan` minus the formatting;
+render and run call it too. It does the I/O (NVML, config.json, the dataset scan,
+host memory, the calibration store) so that planner.plan stays pure. Nothing on
+this path imports torch, transformers or Axolotl (tests/test_cli_plan.py checks it).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from axo_helper import dataset as dataset_mod
 from axo_helper import hardware as hardware_mod
 from axo_helper import model as model_mod
 from axo_helper import planner
+from axo_helper.planner.search import candidate_methods as planner_methods
 from axo_helper.specs import Method, Plan
+
+if TYPE_CHECKING:
+    from axo_helper.calibration import Calibration
 
 
 def host_memory_gib() -> float | None:
@@ -43,55 +48,73 @@ def tokenizer_source(model_spec_local_path: str | None, tokenizer: str | None) -
     return None
 
 
-def make_plan(
-    gpu: str,
-    model: str,
-    data: str | None,
-    *,
-    method: Method | None = None,
-    seq_len: int | None = None,
-    micro_batch: int | None = None,
-    epochs: int | None = None,
-    nodes: int = 1,
-    distributed: str | None = None,
-    tokenizer: str | None = None,
-    allow_cpu: bool = False,
-    policy: str | Path | None = None,
-    calibration: planner.Calibration | None = None,
-    use_calibration: bool = True,
-) -> Plan:
-    """Resolve the GPU, inspect the model and data, and plan.
+@dataclass(frozen=True)
+class PlanRequest:
+    """What to plan: the planning options of `plan`, `render` and `run`, typed.
 
     `allow_cpu`: `--gpu auto` without a GPU plans for CPU instead of failing.
     `policy`: a policy YAML replacing presets/policy.yaml.
-    `calibration`: a correction hook; by default the calibration store's, for
+    `calibration`: measured corrections to use instead of the store's, for
     the resolved GPU (`use_calibration=False`: plan from the memory model alone).
     """
-    hw = hardware_mod.resolve(gpu, nodes=nodes, allow_cpu=allow_cpu)
-    if calibration is None and use_calibration and hw.gpu is not None:
+
+    gpu: str
+    model: str
+    data: str | None = None
+    method: Method | None = None
+    seq_len: int | None = None
+    micro_batch: int | None = None
+    epochs: int | None = None
+    nodes: int = 1
+    distributed: str | None = None
+    tokenizer: str | None = None
+    allow_cpu: bool = False
+    policy: str | Path | None = None
+    calibration: Calibration | None = None
+    use_calibration: bool = True
+
+
+def make_plan(request: PlanRequest | str | None = None, /, *args: Any, **options: Any) -> Plan:
+    """Resolve the GPU, inspect the model and data, read calibration, and plan.
+
+    `make_plan(PlanRequest(...))`; the keyword form `make_plan(gpu, model, data,
+    method=..., ...)` still works for callers not yet moved to PlanRequest.
+    """
+    if request is None:  # make_plan(gpu=..., model=..., ...)
+        request = PlanRequest(*args, **options)
+    elif not isinstance(request, PlanRequest):  # make_plan(gpu, model, data, ...)
+        request = PlanRequest(request, *args, **options)
+    elif args or options:
+        raise TypeError("make_plan(PlanRequest) takes no other arguments")
+    hw = hardware_mod.resolve(request.gpu, nodes=request.nodes, allow_cpu=request.allow_cpu)
+    spec = model_mod.inspect(request.model)
+    data_spec = None
+    if request.data is not None:
+        data_spec = dataset_mod.inspect(
+            request.data, tokenizer=tokenizer_source(spec.local_path, request.tokenizer)
+        )
+    policy = planner.load_policy(request.policy)
+    calibration = request.calibration
+    if calibration is None and request.use_calibration and hw.gpu is not None:
         from axo_helper.calibration import CalibrationStore
 
-        calibration = CalibrationStore().corrector(hw.gpu.profile or hw.gpu.name)
-    spec = model_mod.inspect(model)
-    data_spec = None
-    if data is not None:
-        data_spec = dataset_mod.inspect(
-            data, tokenizer=tokenizer_source(spec.local_path, tokenizer)
+        methods = planner_methods(hw, policy, request.method)
+        calibration = CalibrationStore().calibration(
+            hw.gpu.profile or hw.gpu.name, spec.family, methods
         )
     result = planner.plan(
         hw,
         spec,
         data_spec,
-        planner.load_policy(policy),
-        method=method,
-        seq_len=seq_len,
-        micro_batch=micro_batch,
-        epochs=epochs,
-        distributed=distributed,
+        policy,
+        method=request.method,
+        seq_len=request.seq_len,
+        micro_batch=request.micro_batch,
+        epochs=request.epochs,
+        distributed=request.distributed,
         calibration=calibration,
         cpu_memory_gib=host_memory_gib() if hw.is_cpu else None,
     )
-    store_warnings = getattr(getattr(calibration, "store", None), "warnings", None)
-    if store_warnings:
-        result = replace(result, warnings=(*result.warnings, *store_warnings))
+    if calibration is not None and calibration.warnings:
+        result = replace(result, warnings=(*result.warnings, *calibration.warnings))
     return result

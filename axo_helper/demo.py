@@ -19,16 +19,20 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from axo_helper.errors import AxoHelperError, OutputExistsError
 from axo_helper.launch import captured_output
 from axo_helper.progress import ProgressDisplay
 from axo_helper.run import RunRequest, RunResult, start_run
+from axo_helper.rundir import RunDir
+
+if TYPE_CHECKING:
+    from axo_helper.specs import Hardware
 
 DEFAULT_DIR = Path("axo-helper-demo")
 QUESTION = "How long does the cable railway take?"
@@ -112,11 +116,16 @@ def _child_threads(threads: int | None) -> Iterator[None]:
         os.environ.pop("OMP_NUM_THREADS", None)
 
 
+def demo_run_dir(directory: Path) -> RunDir:
+    """The demo's run directory inside its output directory."""
+    return RunDir(directory / "run")
+
+
 def prepare(directory: Path, *, force: bool, threads: int | None = None) -> tuple[Path, Path]:
     """Build (or reuse) the tiny model and copy the bundled data: (model dir, data file)."""
     from axo_helper.tinymodel import build_tiny_model, demo_data_path
 
-    run_dir = directory / "run"
+    run_dir = demo_run_dir(directory).path
     if run_dir.exists() and any(run_dir.iterdir()) and not force:
         raise OutputExistsError(
             f"{directory} already holds a demo run",
@@ -153,34 +162,12 @@ def run_demo(
             f"the CPU is busy (load average {os.getloadavg()[0]:.1f}): "
             f"using {threads} torch thread{'s' if threads > 1 else ''}"
         )
-    tell(
-        f"building a tiny Llama model and its tokenizer in {directory / 'tiny-model'} "
-        "and pretraining it on the bundled prose ..."
-    )
-    model, data = prepare(directory, force=force, threads=threads)
-    from axo_helper.tinymodel import pretrain_stats
-
-    pretrained = pretrain_stats(model)
-    if pretrained:
-        tell(
-            f"pretrained for {pretrained['steps']} steps ({pretrained['seconds']:.0f} s): "
-            f"corpus loss {pretrained['loss_before']:.2f} -> {pretrained['loss_after']:.2f}"
-        )
-
-    from axo_helper import hardware
-
-    hw = hardware.resolve("auto", allow_cpu=True)
-    if hw.is_cpu:
-        tell(
-            "no GPU found: training on CPU (supported for the demo and tiny models only; "
-            "real models need a GPU)"
-        )
-    else:
-        tell(f"training on {hw.describe()}")
+    model, data, pretrained = _build_inputs(directory, force, threads, tell)
+    hw = _detect_hardware(tell)
 
     req = RunRequest(
         plan_kwargs={"gpu": "auto", "model": str(model), "data": str(data)},
-        output_dir=directory / "run",
+        output_dir=demo_run_dir(directory).path,
         force=True,  # prepare() already refused an existing run without --force
         max_steps=max_steps,
         allow_cpu=True,
@@ -192,13 +179,13 @@ def run_demo(
     if result.status != "finished":
         raise AxoHelperError(
             f"the demo's training {result.status}: {result.message or ''}".rstrip(": "),
-            hint=f"see {result.run_dir / 'train.log'}",
+            hint=f"see {RunDir(result.run_dir).train_log}",
             exit_code=result.exit_code or 1,
         )
-    run_dir = result.run_dir
-    adapter = run_dir / "adapter" if (run_dir / "adapter").is_dir() else None
-    merged = run_dir / "merged" if (run_dir / "merged").is_dir() else None
-    answer = sample_answer(merged, model, run_dir / "output", QUESTION)
+    run_dir = RunDir(result.run_dir)
+    adapter = run_dir.adapter if run_dir.adapter.is_dir() else None
+    merged = run_dir.merged if run_dir.merged.is_dir() else None
+    answer = sample_answer(merged, model, run_dir.output, QUESTION)
     return DemoResult(
         directory=directory,
         run=result,
@@ -211,6 +198,41 @@ def run_demo(
         model_params=_param_count(model),
         pretrain=pretrained,
     )
+
+
+def _build_inputs(
+    directory: Path, force: bool, threads: int | None, tell: Callable[[str], None]
+) -> tuple[Path, Path, dict[str, Any] | None]:
+    """The tiny model (pretrained) and the data: (model dir, data file, pretraining stats)."""
+    from axo_helper.tinymodel import pretrain_stats
+
+    tell(
+        f"building a tiny Llama model and its tokenizer in {directory / 'tiny-model'} "
+        "and pretraining it on the bundled prose ..."
+    )
+    model, data = prepare(directory, force=force, threads=threads)
+    pretrained = pretrain_stats(model)
+    if pretrained:
+        tell(
+            f"pretrained for {pretrained['steps']} steps ({pretrained['seconds']:.0f} s): "
+            f"corpus loss {pretrained['loss_before']:.2f} -> {pretrained['loss_after']:.2f}"
+        )
+    return model, data, pretrained
+
+
+def _detect_hardware(tell: Callable[[str], None]) -> Hardware:
+    """What the demo trains on (CPU when there is no GPU), said once."""
+    from axo_helper import hardware
+
+    hw = hardware.resolve("auto", allow_cpu=True)
+    if hw.is_cpu:
+        tell(
+            "no GPU found: training on CPU (supported for the demo and tiny models only; "
+            "real models need a GPU)"
+        )
+    else:
+        tell(f"training on {hw.describe()}")
+    return hw
 
 
 def _param_count(model: Path) -> int | None:

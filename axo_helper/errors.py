@@ -5,7 +5,11 @@ Exit codes (documented in docs/cli.md):
   1  failure (bad input data, nothing fits, no GPU, training failed, ...)
   2  usage error (a malformed option value, a missing file named on the command line)
   3  `validate`: the config is valid but does not fit the GPU
-A failed training passes Axolotl's own exit code through.
+  130  interrupted (Ctrl-C)
+A failed training passes Axolotl's own exit code through (TrainingError).
+
+Every exit code comes from the class of the error raised: a raise site picks the
+class, never the number.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_DOES_NOT_FIT = 3
+EXIT_INTERRUPTED = 130
 
 
 class AxoHelperError(Exception):
@@ -38,6 +43,24 @@ class UsageError(AxoHelperError):
     exit_code = EXIT_USAGE
 
 
+class MissingPathError(UsageError):
+    """A path named on the command line that does not exist or is the wrong kind (exit 2)."""
+
+
+class Interrupted(AxoHelperError):
+    """Ctrl-C: the child was stopped and the run directory says how far it got (exit 130)."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+class TrainingError(AxoHelperError):
+    """Axolotl failed: its own exit code passes through (1 when it had none)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, child_exit_code: int | None):
+        super().__init__(message, hint)
+        self.exit_code = child_exit_code or EXIT_FAILURE
+
+
 class HardwareError(AxoHelperError):
     """No GPU, no driver, an unknown GPU profile."""
 
@@ -50,8 +73,20 @@ class ModelError(AxoHelperError):
     """A model that cannot be resolved or is not a causal LM."""
 
 
+class ModelPathError(ModelError, MissingPathError):
+    """--model names a local path that is missing, empty or not a model folder (exit 2)."""
+
+
 class DatasetError(AxoHelperError):
-    """A dataset that is missing, empty, binary or of an unknown or mixed format."""
+    """A dataset that is empty, binary or of an unknown or mixed format."""
+
+
+class DatasetUsageError(DatasetError, UsageError):
+    """A dataset argument that cannot be used as given (exit 2)."""
+
+
+class DatasetPathError(DatasetUsageError, MissingPathError):
+    """--data or --tokenizer names a path that is missing or of an unsupported type (exit 2)."""
 
 
 class PlanError(AxoHelperError):
@@ -71,6 +106,10 @@ class MissingExtraError(AxoHelperError):
             hint='install them with: pip install "axo-helper[train]" torch==2.13.0 '
             "(or the torch build for your CUDA)",
         )
+
+
+class ExportUsageError(UsageError):
+    """An export argument that cannot be used: no run directory, a bad size or variant."""
 
 
 class OutputExistsError(UsageError):

@@ -11,7 +11,7 @@ All frozen dataclasses, no I/O, no torch. Each module produces one of these:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 GIB = 1024**3
@@ -43,6 +43,31 @@ class GPU:
     driver: str | None = None  # NVML only
     profile: str | None = None  # key in presets/gpus.yaml when matched
     uuid: str | None = None  # NVML only: "GPU-…", what CUDA_VISIBLE_DEVICES may name
+
+    # Capabilities derived from vendor and compute capability, named once for the planner,
+    # render and validate (Axolotl's own capability dict uses the same thresholds).
+    @property
+    def cuda(self) -> bool:
+        """An NVIDIA GPU: CUDA-only kernels (Triton LoRA kernels, Liger) can run."""
+        return self.vendor == "nvidia"
+
+    @property
+    def tf32(self) -> bool:
+        """TF32 matmuls: NVIDIA Ampere (compute capability 8.0) and newer."""
+        cc = self.compute_capability
+        return self.cuda and cc is not None and cc >= (8, 0)
+
+    @property
+    def fp8(self) -> bool:
+        """FP8 tensor cores: compute capability 9.0 (Hopper) and newer."""
+        cc = self.compute_capability
+        return cc is not None and cc >= (9, 0)
+
+    @property
+    def sm(self) -> str | None:
+        """The CUDA architecture name, "sm_89"; None without a compute capability."""
+        cc = self.compute_capability
+        return f"sm_{cc[0]}{cc[1]}" if cc else None
 
 
 @dataclass(frozen=True)
@@ -264,6 +289,38 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """One config value the planner decided, with the reason the config comments."""
+
+    value: bool | int | float
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConfigSettings:
+    """Config values beyond the TrainSetup, decided by the planner (render writes them).
+
+    Each is named by its Axolotl key; None where the key does not apply.
+    """
+
+    tf32: Setting
+    seed: Setting
+    val_set_size: Setting
+    # Axolotl's gradient_checkpointing key: off under FSDP, whose fsdp_config checkpoints
+    # activations itself (TrainSetup.gradient_checkpointing keeps what the memory needs).
+    gradient_checkpointing: Setting
+    lora_kernels: Setting | None = None  # lora_{mlp,qkv,o,embedding}_kernel; None: full
+    dataloader_pin_memory: Setting | None = None  # set on CPU only
+    dataset_num_proc: Setting | None = None  # set on CPU only
+
+    def as_dict(self) -> dict[str, dict[str, Any] | None]:
+        return {
+            f.name: (asdict(v) if (v := getattr(self, f.name)) is not None else None)
+            for f in fields(self)
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     """A decided training setup, with its estimate and the reasons behind each choice."""
 
@@ -290,6 +347,8 @@ class Plan:
     calibrated_from: int = 0  # measured runs that corrected the estimate
     seconds_per_step: float | None = None  # one optimizer step (all micro batches, all GPUs)
     tokens_per_second: float | None = None  # whole run: assumed MFU, or measured when calibrated
+    # None on plans built by hand (tests); planner.plan always decides them.
+    settings: ConfigSettings | None = None
 
     # PEFT upcasts new adapters to fp32 (autocast_adapter_dtype=True, which Axolotl
     # keeps) and save_pretrained writes them as held: 4 bytes per trainable parameter.
@@ -368,4 +427,5 @@ class Plan:
             "assumed_mfu": self.assumed_mfu,
             "tflops": self.hardware.gpu.tflops_bf16 if self.hardware.gpu else None,
             "reasons": dict(self.reasons),
+            "settings": self.settings.as_dict() if self.settings is not None else None,
         }

@@ -230,29 +230,57 @@ def build_tiny_model(
         "pretrain_steps": pretrain_steps,
         "data": _data_digest(),
     }
-    marker = out_dir / MARKER
-    if marker.is_file() and (out_dir / "model.safetensors").is_file():
-        try:
-            if json.loads(marker.read_text(encoding="utf-8")) == params:
-                return out_dir
-        except (OSError, ValueError):
-            pass  # unreadable marker: rebuild
-
+    if _is_built(out_dir, params):
+        return out_dir
     try:
-        import torch
-        from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
     except ImportError as exc:  # pragma: no cover - the [train] extra is missing
         raise MissingExtraError("building the tiny model") from exc
 
     tokenizer = build_tokenizer(vocab_size)
-    # The model's vocabulary is exactly the tokenizer's, special tokens included.
-    n_vocab = len(tokenizer)
-    pad_id = tokenizer.convert_tokens_to_ids(PAD)
-    bos_id = tokenizer.convert_tokens_to_ids(BOS)
-    eos_id = tokenizer.convert_tokens_to_ids(EOS)
+    config = _llama_config(
+        tokenizer,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        layers=layers,
+        heads=heads,
+        kv_heads=kv_heads,
+        max_position_embeddings=max_position_embeddings,
+        tie_word_embeddings=tie_word_embeddings,
+    )
+    model, stats = _make_model(config, tokenizer, seed, pretrain_steps, threads)
+    _save(out_dir, model, tokenizer, stats, params)
+    return out_dir
+
+
+def _is_built(out_dir: Path, params: dict[str, Any]) -> bool:
+    """The directory already holds a model built with exactly these parameters."""
+    marker = out_dir / MARKER
+    if marker.is_file() and (out_dir / "model.safetensors").is_file():
+        try:
+            return bool(json.loads(marker.read_text(encoding="utf-8")) == params)
+        except (OSError, ValueError):
+            pass  # unreadable marker: rebuild
+    return False
+
+
+def _llama_config(
+    tokenizer: Any,
+    *,
+    hidden_size: int,
+    intermediate_size: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    max_position_embeddings: int,
+    tie_word_embeddings: bool,
+) -> Any:
+    from transformers import LlamaConfig
 
     config = LlamaConfig(
-        vocab_size=n_vocab,
+        # The model's vocabulary is exactly the tokenizer's, special tokens included.
+        vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
         num_hidden_layers=layers,
@@ -260,9 +288,9 @@ def build_tiny_model(
         num_key_value_heads=kv_heads,
         max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=tie_word_embeddings,
-        bos_token_id=bos_id,
-        eos_token_id=eos_id,
-        pad_token_id=pad_id,
+        bos_token_id=tokenizer.convert_tokens_to_ids(BOS),
+        eos_token_id=tokenizer.convert_tokens_to_ids(EOS),
+        pad_token_id=tokenizer.convert_tokens_to_ids(PAD),
         rms_norm_eps=1e-5,
         # Real-size init (0.02) makes a 64-wide model's logits near-uniform; fine for
         # a random start that training then moves.
@@ -270,6 +298,15 @@ def build_tiny_model(
     )
     # fp32: CPU training (the demo and tests) runs in fp32 (bf16: false in the YAML).
     config.dtype = "float32"
+    return config
+
+
+def _make_model(
+    config: Any, tokenizer: Any, seed: int, pretrain_steps: int, threads: int | None
+) -> tuple[Any, dict[str, Any] | None]:
+    """The seeded random model, pretrained when pretrain_steps > 0: (model, stats or None)."""
+    import torch
+    from transformers import GenerationConfig, LlamaForCausalLM
 
     # Seed only a private generator state: save and restore the global RNG so a
     # caller's own seeding is left alone.
@@ -286,12 +323,22 @@ def build_tiny_model(
             finally:
                 torch.set_num_threads(previous_threads)
     model.generation_config = GenerationConfig(
-        bos_token_id=bos_id,
-        eos_token_id=eos_id,
-        pad_token_id=pad_id,
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.pad_token_id,
         max_new_tokens=48,
     )
+    return model, stats
 
+
+def _save(
+    out_dir: Path,
+    model: Any,
+    tokenizer: Any,
+    stats: dict[str, Any] | None,
+    params: dict[str, Any],
+) -> None:
+    """Model, tokenizer, pretraining stats, and last the marker that says it is complete."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
@@ -300,8 +347,7 @@ def build_tiny_model(
         stats_file.write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     elif stats_file.exists():
         stats_file.unlink()  # a random rebuild over a pretrained one
-    marker.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
-    return out_dir
+    (out_dir / MARKER).write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
 
 
 def pretrain_stats(model_dir: Path) -> dict[str, Any] | None:

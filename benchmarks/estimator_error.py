@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper import memory
-from axo_helper.model import from_dev_facts
+from axo_helper.model.facts import from_dev_facts
 from axo_helper.specs import GIB, ModelSpec, TrainSetup
 
 ROOT = Path(__file__).resolve().parents[1]

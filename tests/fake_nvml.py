@@ -1,8 +1,9 @@
 """A stand-in for the `pynvml` module (nvidia-ml-py), for tests.
 
-Only the functions axo_helper.hardware calls, with the same names, arguments and
+Only the functions axo_helper.hardware.nvml calls, with the same names, arguments and
 return shapes as nvidia-ml-py 12.x; the code under test is the real reader. Install
-it with `monkeypatch.setattr(hardware, "_load_nvml", lambda: fake)`.
+it with `install(monkeypatch, fake)`, which patches the package's seam
+`axo_helper.hardware._load_nvml`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
+
+import pytest
 
 GIB = 1024**3
 MIB = 1024**2
@@ -172,3 +175,12 @@ def two_gpus(**kwargs: Any) -> FakeNVML:
         ],
         **kwargs,
     )
+
+
+def install(monkeypatch: pytest.MonkeyPatch, fake: FakeNVML) -> FakeNVML:
+    """Put `fake` behind the NVML seam, with CUDA_VISIBLE_DEVICES unset."""
+    from axo_helper import hardware
+
+    monkeypatch.setattr(hardware, "_load_nvml", lambda: fake)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    return fake

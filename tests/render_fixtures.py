@@ -1,7 +1,9 @@
 """Plans built by hand for the render/validate tests (no planner, no memory model).
 
-The real planner is exercised by tests/test_render_grid.py; these pin the
-template's behaviour for exact setups (a given GPU, method, strategy, dataset).
+The real planner is exercised by tests/config/test_config_grid.py; these pin the
+template's behaviour for exact setups (a given GPU, method, strategy, dataset). Like the
+planner's, each plan carries `settings` from planner.settings.decide_settings, so render
+has one path: it lays out Plan.settings.
 """
 
 from __future__ import annotations
@@ -10,7 +12,16 @@ from dataclasses import replace
 from typing import Any
 
 from axo_helper import hardware, model
-from axo_helper.specs import DataSpec, MemoryBreakdown, Plan, TokenStats, TrainSetup
+from axo_helper.planner.settings import decide_settings
+from axo_helper.specs import (
+    ConfigSettings,
+    DataSpec,
+    Hardware,
+    MemoryBreakdown,
+    Plan,
+    TokenStats,
+    TrainSetup,
+)
 
 CHAT_FIELDS: dict[str, Any] = {
     "field_messages": "conversations",
@@ -40,6 +51,19 @@ def data_spec(
         approximate=True,
         file_format=file_format,  # type: ignore[arg-type]
     )
+
+
+def settings_for(
+    hw: Hardware, setup: TrainSetup, data: DataSpec | None, reasons: dict[str, str]
+) -> ConfigSettings:
+    """decide_settings as planner.plan calls it; the checkpointing reason is a stand-in
+    for the planner's (a hand plan has no search to explain)."""
+    gc_reason = reasons.get("gradient_checkpointing") or (
+        "needed to fit: recomputes activations (~30% slower)"
+        if setup.gradient_checkpointing
+        else "fits without it, so training runs faster"
+    )
+    return decide_settings(hw, setup, data, gc_reason)
 
 
 def hand_plan(
@@ -73,10 +97,12 @@ def hand_plan(
     defaults.update(setup)
     ts = TrainSetup(**defaults)
     mem = MemoryBreakdown(2.0, 1.0, 3.0, 0.5, 1.0, 7.5, 12_000_000)
+    ds = data if data is not None else data_spec(kind)
+    why = dict(reasons or {"micro_batch_size": "7.5 of 22.1 GiB predicted; 4 would need 25.0 GiB"})
     return Plan(
         hardware=hw,
         model=m,
-        data=data if data is not None else data_spec(kind),
+        data=ds,
         setup=ts,
         memory=mem,
         budget_gib=hw.budget_gib * 0.92 if g is not None else 16.0,
@@ -86,11 +112,14 @@ def hand_plan(
         num_epochs=3,
         lr_scheduler="cosine",
         warmup_ratio=0.03,
-        reasons=dict(
-            reasons or {"micro_batch_size": "7.5 of 22.1 GiB predicted; 4 would need 25.0 GiB"}
-        ),
+        reasons=why,
+        settings=settings_for(hw, ts, ds, why),
     )
 
 
 def with_setup(plan: Plan, **changes: Any) -> Plan:
-    return replace(plan, setup=replace(plan.setup, **changes))
+    """The plan with setup changes, its settings decided again for the new setup."""
+    setup = replace(plan.setup, **changes)
+    return replace(
+        plan, setup=setup, settings=settings_for(plan.hardware, setup, plan.data, plan.reasons)
+    )

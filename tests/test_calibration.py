@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import Result
 
 from axo_helper.calibration import (
     MAX_FACTOR,
@@ -17,7 +18,6 @@ from axo_helper.calibration import (
     correction_factor,
     default_db_path,
 )
-from axo_helper.cli import cli
 from axo_helper.specs import LinearShape, MemoryBreakdown, ModelSpec, TrainSetup
 
 MODEL = ModelSpec(
@@ -96,12 +96,14 @@ def test_correction_factor_is_conservative(ratios: list[float], expected: float)
     assert correction_factor(ratios) == pytest.approx(expected)
 
 
-def test_corrector_scales_matching_setups_only() -> None:
+def test_calibration_scales_matching_setups_only() -> None:
     store = CalibrationStore()
     store.add(measurement(1.2))
     store.add(measurement(3.0, gpu="NVIDIA A100-SXM4-80GB"))
     setup = TrainSetup(model=MODEL, method="lora")
-    fixed = store.corrector("nvidia geforce RTX 4090")(setup, breakdown(10.0))
+    fixed = store.calibration("nvidia geforce RTX 4090", MODEL.family).correct(
+        setup, breakdown(10.0)
+    )
     assert fixed.total_gib == pytest.approx(12.0)
     parts = (
         fixed.weights_gib
@@ -113,18 +115,19 @@ def test_corrector_scales_matching_setups_only() -> None:
     assert parts == pytest.approx(fixed.total_gib)
     assert any("calibrated from 1 run" in n for n in fixed.notes)
     # Another method or GPU model is left alone.
-    untouched = store.corrector("NVIDIA GeForce RTX 4090")(
+    untouched = store.calibration("NVIDIA GeForce RTX 4090", MODEL.family).correct(
         TrainSetup(model=MODEL, method="qlora"), breakdown(10.0)
     )
     assert untouched.total_gib == pytest.approx(10.0)
-    assert store.corrector(None)(setup, breakdown(10.0)).total_gib == pytest.approx(10.0)
+    none = store.calibration(None, MODEL.family)
+    assert none.correct(setup, breakdown(10.0)).total_gib == pytest.approx(10.0)
 
 
 def test_tokens_per_s_from_same_setup() -> None:
     store = CalibrationStore()
     store.add(measurement(1.0, tokens=900.0))
     store.add(measurement(1.0, tokens=1100.0))
-    c = store.corrector("RTX 4090")
+    c = store.calibration("RTX 4090", MODEL.family)
     same = TrainSetup(model=MODEL, method="lora", sequence_len=512, micro_batch_size=2)
     other = TrainSetup(model=MODEL, method="lora", sequence_len=1024, micro_batch_size=2)
     assert c.tokens_per_s(same) in (900.0, 1100.0)
@@ -153,9 +156,11 @@ def test_not_a_database_is_a_clear_error_and_planning_goes_on(tmp_path: Path) ->
     bad = tmp_path / "calibration.sqlite3"
     bad.write_bytes(b"this is not sqlite" * 100)
     store = CalibrationStore(bad)
-    fixed = store.corrector("RTX 4090")(TrainSetup(model=MODEL), breakdown(10.0))
+    calibration = store.calibration("RTX 4090", MODEL.family)
+    fixed = calibration.correct(TrainSetup(model=MODEL), breakdown(10.0))
     assert fixed.total_gib == pytest.approx(10.0)
     assert any("not a readable SQLite database" in w for w in store.warnings)
+    assert any("not a readable SQLite database" in w for w in calibration.warnings)
 
 
 def _writer(path: str, n: int) -> None:
@@ -181,27 +186,26 @@ def test_concurrent_writers_do_not_corrupt_the_store(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_cli_list_export_import_clear(tmp_path: Path) -> None:
+def test_cli_list_export_import_clear(tmp_path: Path, cli: Callable[..., Result]) -> None:
     store = CalibrationStore()
     store.add(measurement(1.2))
-    runner = CliRunner()
-    listed = runner.invoke(cli, ["calibration", "list", "--json"])
+    listed = cli("calibration", "list", "--json")
     assert listed.exit_code == 0, listed.output
     assert '"measured_gib": 12.0' in listed.output
 
     out = tmp_path / "cal.csv"
-    assert runner.invoke(cli, ["calibration", "export", "-o", str(out)]).exit_code == 0
+    assert cli("calibration", "export", "-o", str(out)).exit_code == 0
     assert out.read_text().splitlines()[0].startswith("gpu,family,model")
-    again = runner.invoke(cli, ["calibration", "export", "-o", str(out)])
+    again = cli("calibration", "export", "-o", str(out))
     assert again.exit_code == 2 and "already exists" in again.output
 
-    cleared = runner.invoke(cli, ["calibration", "clear", "--yes"])
+    cleared = cli("calibration", "clear", "--yes")
     assert cleared.exit_code == 0 and "Deleted 1" in cleared.output
     assert store.measurements() == []
-    no_confirm = runner.invoke(cli, ["calibration", "clear"])
+    no_confirm = cli("calibration", "clear")
     assert no_confirm.exit_code == 2
 
-    imported = runner.invoke(cli, ["calibration", "import", str(out)])
+    imported = cli("calibration", "import", str(out))
     assert imported.exit_code == 0 and "Imported 1" in imported.output
     (m,) = store.measurements()
     assert m.source == "import" and m.ratio == pytest.approx(1.2)

@@ -37,6 +37,7 @@ def demo(output_dir: Path, force: bool, max_steps: int | None, verbose: bool) ->
     from axo_helper.demo import DEMO_MAX_STEPS, run_demo
     from axo_helper.output import info
     from axo_helper.progress import ProgressDisplay
+    from axo_helper.rundir import RunDir
 
     display = ProgressDisplay(mode=ProgressDisplay.default_mode(quiet=False), verbose=verbose)
     result = run_demo(
@@ -54,7 +55,9 @@ def demo(output_dir: Path, force: bool, max_steps: int | None, verbose: bool) ->
     if result.merged_dir:
         click.echo(f"  merged:  {result.merged_dir}")
     if not result.adapter_dir and not result.merged_dir:
-        click.echo(f"  output:  {run.run_dir / 'output'}  (Axolotl's output; export not installed)")
+        click.echo(
+            f"  output:  {RunDir(run.run_dir).output}  (Axolotl's output; export not installed)"
+        )
     if result.answer is not None:
         model = "the merged model" if result.merged_dir else "the trained model"
         click.echo(f"sample from {model} ({_caveat(result)}):")

@@ -38,7 +38,8 @@ def export(
 
     The export is checked against its manifest (sizes and sha256) after writing.
     """
-    from axo_helper.export import VARIANTS, export_run
+    from axo_helper.export.exporter import export_run
+    from axo_helper.export.layout import VARIANTS
 
     result = export_run(
         run_dir, force=force, variants=variants or VARIANTS, max_shard_size=max_shard_size

@@ -23,21 +23,22 @@ def gpus(json_: bool, profiles: bool) -> None:
     GPU or no driver.
     """
     # Imported here so `axo-helper --help` does not load the presets.
-    from axo_helper import hardware
+    from axo_helper.hardware.nvml import detect
+    from axo_helper.hardware.profiles import gpu_as_dict, list_profiles
 
     if profiles:
-        rows = hardware.list_profiles()
+        rows = list_profiles()
         if json_:
             emit_json(rows)
         else:
             _print_profiles(rows)
         return
 
-    found = hardware.detect()
+    found = detect()
     if json_:
-        emit_json([hardware.gpu_as_dict(g) for g in found.gpus])
+        emit_json([gpu_as_dict(g) for g in found.gpus])
     else:
-        _print_gpus([hardware.gpu_as_dict(g) for g in found.gpus])
+        _print_gpus([gpu_as_dict(g) for g in found.gpus])
     for message in found.warnings:
         warn(message)
 

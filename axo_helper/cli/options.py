@@ -3,19 +3,22 @@
 @click.command()
 @plan_options
 def plan(**opts):            # opts: PLAN_OPTION_NAMES -> values
-    core.make_plan(**plan_kwargs(opts))
+    core.make_plan(plan_request(opts))
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+if TYPE_CHECKING:
+    from axo_helper.core import PlanRequest
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The keyword arguments plan_options adds, named as core.make_plan takes them.
+# The keyword arguments plan_options adds, named as core.PlanRequest's fields.
 PLAN_OPTION_NAMES = (
     "gpu",
     "model",
@@ -125,3 +128,10 @@ def plan_options(func: F | None = None, *, model_required: bool = True) -> Any:
 def plan_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
     """The planning options out of a command's keyword arguments."""
     return {name: opts[name] for name in PLAN_OPTION_NAMES if name in opts}
+
+
+def plan_request(opts: dict[str, Any], **extra: Any) -> PlanRequest:
+    """The planning options of a command as a PlanRequest (`extra`: other fields)."""
+    from axo_helper.core import PlanRequest
+
+    return PlanRequest(**plan_kwargs(opts), **extra)

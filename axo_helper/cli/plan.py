@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from axo_helper.cli.options import plan_kwargs, plan_options
+from axo_helper.cli.options import plan_options, plan_request
 from axo_helper.specs import Plan
 
 
@@ -25,7 +25,7 @@ def plan(json_: bool, **opts: Any) -> None:
     from axo_helper.core import make_plan
     from axo_helper.output import emit_json, warn
 
-    result = make_plan(**plan_kwargs(opts))
+    result = make_plan(plan_request(opts))
     if json_:
         emit_json(result.to_json())
     else:

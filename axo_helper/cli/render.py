@@ -45,9 +45,10 @@ def render(output: Path, output_dir: str | None, force: bool, **opts: Any) -> No
             "render needs --data: the config names the dataset and its format",
             hint="pass --data PATH (a JSONL/JSON/Parquet/CSV file or a directory of them)",
         )
+    from axo_helper.config.build import deepspeed_filename
+    from axo_helper.config.render import render_plan, write_config
     from axo_helper.core import make_plan
     from axo_helper.output import info, warn
-    from axo_helper.render import deepspeed_filename, render_plan, write_config
 
     plan = make_plan(**plan_kwargs(opts))
     target = output.expanduser().resolve()

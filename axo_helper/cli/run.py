@@ -131,7 +131,10 @@ def run(
 
 def show(result: Any, *, quiet: bool = False) -> None:
     """Where things are, and what to do next."""
+    from axo_helper.rundir import RunDir
+
     echo = click.echo
+    run_dir = RunDir(result.run_dir)
     if result.status == "dry-run":
         echo(f"config: {result.config_path}")
         many = len(result.commands) > 1
@@ -142,7 +145,7 @@ def show(result: Any, *, quiet: bool = False) -> None:
     if result.status == "finished":
         echo(f"finished: {result.run_dir}")
         echo(f"  config: {result.config_path}")
-        echo(f"  output: {result.run_dir / 'output'}")
+        echo(f"  output: {run_dir.output}")
         if result.progress is not None and result.progress.train_loss is not None:
             echo(f"  train loss: {result.progress.train_loss:.4g}")
         export = getattr(result.export, "to_json", None)
@@ -153,4 +156,4 @@ def show(result: Any, *, quiet: bool = False) -> None:
     if not quiet or result.message:
         click.echo(f"{result.status}: {result.message or result.run_dir}", err=True)
         if result.status == "failed":
-            click.echo(f"  log: {result.run_dir / 'train.log'}", err=True)
+            click.echo(f"  log: {run_dir.train_log}", err=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from axo_helper.validate import Issue, ValidationReport
+if TYPE_CHECKING:  # annotations only: the package loads when the command runs
+    from axo_helper.validate.report import Issue, ValidationReport
 
 
 @click.command()
@@ -34,7 +36,7 @@ def validate(ctx: click.Context, config: Path, gpu: str, no_axolotl: bool, json_
     """
     from axo_helper.errors import HardwareError, UsageError
     from axo_helper.output import emit_json
-    from axo_helper.validate import validate_file
+    from axo_helper.validate.check import validate_file
 
     hardware = None
     skipped_gpu: str | None = None

@@ -1,0 +1,82 @@
+"""A local checkpoint folder: its config.json and whether it ships a chat template."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from axo_helper.errors import ModelError, ModelPathError
+from axo_helper.model.facts import from_config
+from axo_helper.specs import ModelSpec
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def has_chat_template(folder: Path) -> bool:
+    """Whether the tokenizer files in `folder` carry a chat template."""
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    tok = folder / "tokenizer_config.json"
+    if not tok.is_file():
+        return False
+    try:
+        data = json.loads(tok.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # a broken tokenizer file is the dataset scanner's concern
+    return isinstance(data, dict) and bool(data.get("chat_template"))
+
+
+def read_config(path: Path, what: str) -> dict[str, Any]:
+    """A config.json as a dict; unreadable or non-object JSON is a ModelError naming `what`."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelError(
+            f"{what} is not valid JSON (line {exc.lineno}: {exc.msg})",
+            hint="re-download the checkpoint's config.json",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read {what}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{what} is not a JSON object")
+    return data
+
+
+def inspect_local(folder: Path, name: str) -> ModelSpec:
+    """The ModelSpec of a checkpoint folder, from its config.json."""
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        hint = (
+            "pass the folder of a Hugging Face checkpoint (config.json sits next to the "
+            "weights), or an HF id such as meta-llama/Llama-3.1-8B"
+        )
+        if (folder / "adapter_config.json").is_file():
+            hint = (
+                "this looks like a LoRA adapter; pass its base model "
+                "(base_model_name_or_path in adapter_config.json)"
+            )
+        raise ModelPathError(f"model directory {name} has no config.json", hint=hint)
+    config = read_config(config_path, f"{config_path}")
+    # _name_or_path is the repo a checkpoint came from, or a stale local path: keep repo ids.
+    origin = config.get("_name_or_path")
+    hf_id = origin if isinstance(origin, str) and _REPO_ID.match(origin) else None
+    return from_config(
+        config,
+        name=name,
+        source="local",
+        local_path=str(folder.resolve()),
+        hf_id=hf_id,
+        chat_template=has_chat_template(folder),
+    )
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether --model was meant as a path (so a missing one is not looked up on the hub)."""
+    return (
+        name.startswith(("/", "./", "../", "~", ".\\"))
+        or name in (".", "..")
+        or (os.sep != "/" and os.sep in name)
+    )

@@ -1,0 +1,45 @@
+"""The planner: hardware + model + data + policy -> a Plan that fits, and why.
+
+Pure: no I/O besides `load_policy`, no torch. Every judgement call lives in
+presets/policy.yaml; docs/plan.md explains the rules. In short:
+
+1. precision and attention follow the GPU (bf16 + FlashAttention-2 from compute
+   capability 8.0; fp16 + SDPA below; fp32 + SDPA on CPU);
+2. sequence_len from the data's p99 (or the policy default), capped by the model;
+   without --seq-len it is halved until something fits;
+3. at each sequence length, methods in the policy's preference order; the first
+   that fits wins (full only for small models);
+4. for a method, the micro batch is the largest power of two that fits (fit.py's
+   rule), up to the smallest one that keeps the GPU busy (tokens x hidden, policy)
+   and up to the target effective batch per GPU; then the first variant of the
+   policy's ladder (checkpointing, sharding, 8-bit/paged optimizers) that reaches
+   it. Choosing the micro batch first keeps it monotone in memory: more memory
+   never gives less;
+5. everything that was tried and not chosen is recorded as Rejected, with its
+   memory and the reason.
+
+Modules:
+  policy.py        Policy, parse_policy, load_policy (presets/policy.yaml, validated)
+  device.py        budget, precision and attention from the hardware
+  search.py        candidate setups, the ladder, the fastest variant that fits
+  explain.py       reasons, rejected alternatives, warnings
+  nothing_fits.py  the PlanError naming the smallest change that fits
+  timing.py        the time model (flops_per_token, steps and seconds per epoch)
+  settings.py      the other config values (tf32, seed, val_set_size, LoRA kernels, ...)
+  decide.py        plan(): the steps above, in order
+"""
+
+from axo_helper import memory  # noqa: F401  (tests patch planner.memory.estimate)
+from axo_helper.planner.decide import plan
+from axo_helper.planner.policy import LoraPolicy, Policy, Variant, load_policy, parse_policy
+from axo_helper.planner.timing import flops_per_token
+
+__all__ = [
+    "LoraPolicy",
+    "Policy",
+    "Variant",
+    "flops_per_token",
+    "load_policy",
+    "parse_policy",
+    "plan",
+]

@@ -1,0 +1,334 @@
+"""plan(): hardware + model + data + policy -> the Plan that fits, with every reason.
+
+The steps, each in its own module: device (budget, precision, attention), search
+(sequence length x method x ladder variant), explain (reasons, rejected, warnings),
+timing (time model), settings (the other config values). Pure: no I/O, no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+from axo_helper.errors import UsageError
+from axo_helper.planner import explain
+from axo_helper.planner.device import device_facts
+from axo_helper.planner.nothing_fits import nothing_fits
+from axo_helper.planner.policy import Policy
+from axo_helper.planner.search import (
+    Choice,
+    Search,
+    VariantFit,
+    candidate_methods,
+    choose_for_method,
+    choose_seq_len,
+    gib,
+    lightest,
+    packing_for,
+    shrinking,
+)
+from axo_helper.planner.settings import decide_settings
+from axo_helper.planner.timing import timing
+from axo_helper.specs import (
+    DISTRIBUTED,
+    METHODS,
+    DataSpec,
+    Distributed,
+    Hardware,
+    Method,
+    ModelSpec,
+    Plan,
+    Rejected,
+)
+
+if TYPE_CHECKING:
+    from axo_helper.calibration import Calibration
+
+
+@dataclass(frozen=True)
+class _Lengths:
+    base: int  # the length the data (or --seq-len, or the policy) asks for
+    why: str
+    explicit: bool
+    tried: list[int]  # base, then shorter ones when the policy may shrink to fit
+
+
+def plan(
+    hardware: Hardware,
+    model: ModelSpec,
+    data: DataSpec | None,
+    policy: Policy,
+    *,
+    method: Method | None = None,
+    seq_len: int | None = None,
+    micro_batch: int | None = None,
+    epochs: int | None = None,
+    distributed: str | None = None,
+    calibration: Calibration | None = None,
+    cpu_memory_gib: float | None = None,
+) -> Plan:
+    """Decide a training setup that fits `hardware` (see the package docstring).
+
+    `calibration`: measured corrections read beforehand (calibration.Calibration).
+    `cpu_memory_gib`: on CPU hardware, the host memory to plan against (the caller
+    reads it; this function does no I/O). Raises PlanError when nothing fits and
+    UsageError for contradictory overrides.
+    """
+    check_overrides(hardware, model, policy, method, seq_len, micro_batch, epochs, distributed)
+    device = device_facts(hardware, policy, cpu_memory_gib)
+    search = Search(
+        hardware,
+        model,
+        policy,
+        budget=device.budget,
+        precision=device.precision,
+        attn=device.attn,
+        distributed=cast(Distributed | None, distributed),
+        calibration=calibration,
+    )
+    base, why, explicit = choose_seq_len(model, data, policy, seq_len)
+    tried = (
+        list(shrinking(base, policy)) if not explicit and policy.seq_len_shrink_to_fit else [base]
+    )
+    lengths = _Lengths(base, why, explicit, tried)
+    methods = candidate_methods(hardware, policy, method)
+    choice, rejected = _search(search, data, lengths, methods, method, micro_batch)
+    return _assemble(
+        search,
+        data,
+        device.reasons,
+        [*hardware.warnings, *device.warnings],
+        lengths,
+        choice,
+        rejected,
+        method is None,
+        micro_batch,
+        epochs,
+    )
+
+
+def _search(
+    search: Search,
+    data: DataSpec | None,
+    lengths: _Lengths,
+    methods: list[Method],
+    forced: Method | None,
+    micro_batch: int | None,
+) -> tuple[Choice, list[Rejected]]:
+    """At each length, the methods in order; the first that fits wins."""
+    rejected: list[Rejected] = []
+    seqs = lengths.tried
+    for seq in seqs:
+        packing = packing_for(data, seq, search.policy, search.hardware.is_cpu)
+        choice, tried = _first_method(search, methods, seq, packing, forced is None, micro_batch)
+        if choice is not None:
+            rejected.extend(explain.rejected_methods(search, tried, choice, methods, search.budget))
+            return choice, rejected
+        # Nothing at this length: say so once, with the lightest method's need.
+        fits_here = [f for _, f, why in tried if f is not None and why == "nofit"]
+        if fits_here and seq != seqs[-1]:
+            need = min(fits_here, key=lambda f: f.at_one.total_gib)
+            rejected.append(
+                Rejected(
+                    f"sequence_len {seq}",
+                    round(need.at_one.total_gib, 2),
+                    f"nothing fits: the lightest setup needs {gib(need.at_one.total_gib)} "
+                    f"> {gib(search.budget)} budget",
+                )
+            )
+    raise nothing_fits(search, seqs, methods, micro_batch, lengths.explicit, forced)
+
+
+def _first_method(
+    search: Search,
+    methods: list[Method],
+    seq: int,
+    packing: bool,
+    auto: bool,
+    micro_batch: int | None,
+) -> tuple[Choice | None, list[explain.Tried]]:
+    policy, model = search.policy, search.model
+    tried: list[tuple[Method, VariantFit | None, str]] = []
+    for m in methods:
+        if auto and m == "full" and model.total_params > policy.full_max_params_b * 1e9:
+            tried.append((m, None, "size"))
+            continue
+        c = choose_for_method(search, m, seq, packing, micro_batch)
+        if c is None:
+            tried.append((m, lightest(search, m, seq, packing), "nofit"))
+            continue
+        if (
+            auto
+            and m == "full"
+            and policy.full_needs_default_optimizer
+            and c.fit.variant.optimizer != "default"
+        ):
+            tried.append((m, c.fit, "squeezed"))
+            continue
+        return c, tried
+    return None, tried
+
+
+def _assemble(
+    search: Search,
+    data: DataSpec | None,
+    reasons: dict[str, str],
+    warnings: list[str],
+    lengths: _Lengths,
+    choice: Choice,
+    rejected: list[Rejected],
+    auto_method: bool,
+    micro_batch: int | None,
+    epochs: int | None,
+) -> Plan:
+    """The Plan of the chosen setup, with its reasons, time and warnings."""
+    policy, model, hardware = search.policy, search.model, search.hardware
+    fit = choice.fit
+    assert fit.memory is not None
+    setup = search.setup(
+        choice.method, choice.seq_len, choice.packing, fit.variant, choice.micro_batch
+    )
+    mem = fit.memory
+    calibrated_from = search.calibration.runs_for(setup) if search.calibration else 0
+    rejected = [*rejected, *explain.rejected_variants(search, choice)]
+    ga = setup.gradient_accumulation_steps or 1
+    reasons = {
+        **reasons,
+        **_choice_reasons(search, data, lengths, choice, rejected, auto_method, micro_batch, ga),
+    }
+    lora = policy.lora.get(choice.method)
+    lr = policy.learning_rate(choice.method, model.total_params)
+    reasons["learning_rate"] = (
+        f"{lr:g}: the policy's rate for {choice.method} at {model.total_params / 1e9:.1f}B parameters"
+    )
+    num_epochs, reasons["num_epochs"] = _epochs(data, policy, epochs)
+    time = timing(hardware, policy, setup, data, ga, search.calibration)
+    warnings = [
+        *warnings,
+        *explain.plan_warnings(data, model, setup, mem, search.budget, lengths.base),
+    ]
+    return Plan(
+        hardware=hardware,
+        model=model,
+        data=data,
+        setup=setup,
+        memory=mem,
+        budget_gib=search.budget,
+        gradient_accumulation_steps=ga,
+        lora_alpha=lora.alpha if lora else None,
+        learning_rate=lr,
+        num_epochs=num_epochs,
+        lr_scheduler=policy.lr_scheduler,
+        warmup_ratio=policy.warmup_ratio,
+        rejected=tuple(rejected),
+        warnings=tuple(dict.fromkeys(warnings)),
+        reasons=reasons,
+        steps_per_epoch=time.steps_per_epoch,
+        seconds_per_epoch=time.seconds_per_epoch,
+        tokens_per_epoch=time.tokens_per_epoch,
+        assumed_mfu=time.mfu,
+        calibrated_from=calibrated_from,
+        seconds_per_step=time.seconds_per_step,
+        tokens_per_second=time.tokens_per_second,
+        settings=decide_settings(hardware, setup, data, reasons["gradient_checkpointing"]),
+    )
+
+
+def _choice_reasons(
+    search: Search,
+    data: DataSpec | None,
+    lengths: _Lengths,
+    choice: Choice,
+    rejected: list[Rejected],
+    auto_method: bool,
+    micro_batch: int | None,
+    ga: int,
+) -> dict[str, str]:
+    """Reasons for the searched values, in the order render and `plan` show them."""
+    policy, world, mb = search.policy, search.world, choice.micro_batch
+    assert choice.fit.memory is not None
+    reasons = {
+        "method": explain.method_reason(choice, rejected, auto_method, search.budget),
+        "sequence_len": lengths.why
+        + (f"; halved from {lengths.base} to fit" if choice.seq_len != lengths.base else ""),
+        "sample_packing": explain.packing_reason(
+            data, choice.seq_len, choice.packing, policy, search.hardware.is_cpu
+        ),
+        "micro_batch_size": explain.micro_reason(
+            choice, choice.fit.memory, search.budget, micro_batch, policy.micro_batch_candidates
+        ),
+        "gradient_accumulation_steps": (
+            f"{mb} x {ga} x {world} GPU{'s' if world > 1 else ''} = {mb * ga * world} sequences "
+            f"per optimizer step (target {policy.target_effective_batch})"
+        ),
+        "gradient_checkpointing": explain.gc_reason(choice),
+        "optimizer": explain.optimizer_reason(search, choice),
+        "distributed": explain.distributed_reason(search, choice),
+    }
+    lora = policy.lora.get(choice.method)
+    if lora is not None:
+        reasons["lora_r"] = (
+            f"r={lora.r} on {', '.join(lora.targets)}: with every linear layer adapted, rank "
+            "matters little (QLoRA paper, Sec. 4)"
+        )
+        reasons["lora_alpha"] = (
+            f"alpha = {lora.alpha} ({lora.alpha / lora.r:g} x r): the usual scaling"
+        )
+        reasons["lora_dropout"] = f"{lora.dropout} (policy; QLoRA's value)"
+    return reasons
+
+
+def _epochs(data: DataSpec | None, policy: Policy, epochs: int | None) -> tuple[int, str]:
+    if epochs is not None:
+        return epochs, "set by --epochs"
+    if data is not None and data.tokens.total >= policy.large_data_tokens:
+        return (
+            policy.epochs_large_data,
+            f"{data.tokens.total:,} tokens: one pass is enough on large data",
+        )
+    return policy.epochs_default, "the policy default for small and medium data"
+
+
+def check_overrides(
+    hardware: Hardware,
+    model: ModelSpec,
+    policy: Policy,
+    method: Method | None,
+    seq_len: int | None,
+    micro_batch: int | None,
+    epochs: int | None,
+    distributed: str | None,
+) -> None:
+    """UsageError for an override that cannot apply, before any estimate."""
+    if method is not None and method not in METHODS:
+        raise UsageError(f"unknown method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+    if method is not None and hardware.is_cpu and method not in policy.cpu_methods:
+        raise UsageError(
+            f"--method {method} needs a CUDA GPU (bitsandbytes 4-bit quantization)",
+            hint=f"on CPU use --method {' or '.join(policy.cpu_methods)}",
+        )
+    for name, value in (
+        ("--seq-len", seq_len),
+        ("--micro-batch", micro_batch),
+        ("--epochs", epochs),
+    ):
+        if value is not None and (isinstance(value, bool) or value < 1):
+            raise UsageError(f"{name} must be at least 1, not {value}")
+    if seq_len is not None and seq_len > model.max_position_embeddings:
+        raise UsageError(
+            f"--seq-len {seq_len} is longer than {model.name}'s {model.max_position_embeddings} "
+            "positions",
+            hint=f"use --seq-len {model.max_position_embeddings} or less",
+        )
+    if distributed is not None:
+        if distributed not in DISTRIBUTED or distributed == "none":
+            raise UsageError(
+                f"unknown --distributed {distributed!r}",
+                hint="use one of ddp, zero1, zero2, zero3, fsdp",
+            )
+        world = 1 if hardware.is_cpu else hardware.world_size
+        if world < 2:
+            raise UsageError(
+                f"--distributed {distributed} needs several GPUs; this plan has one",
+                hint="give a count with --gpu (e.g. --gpu 2xa100-80gb) or --nodes, or drop --distributed",
+            )

@@ -1,0 +1,96 @@
+"""The refusal: a PlanError naming the lightest setup tried and the smallest changes that fit."""
+
+from __future__ import annotations
+
+import math
+
+from axo_helper.errors import PlanError
+from axo_helper.planner.policy import Variant
+from axo_helper.planner.search import Search, gib, shrinking
+from axo_helper.specs import Method
+
+
+def nothing_fits(
+    search: Search,
+    seqs: list[int],
+    methods: list[Method],
+    micro_batch: int | None,
+    explicit_seq: bool,
+    forced_method: Method | None,
+) -> PlanError:
+    """A PlanError that names the smallest change that would fit."""
+    method = methods[-1]  # the lightest in preference order (qlora unless forced/CPU)
+    seq = seqs[-1]
+    v = search.lightest_variant()
+    mb = micro_batch or 1
+    need = search.estimate(search.setup(method, seq, False, v, mb)).total_gib
+    desc = f"{method} at sequence_len {seq}, micro batch {mb}, {search.label(v)}"
+    changes = _option_changes(search, seq, methods, micro_batch, explicit_seq, forced_method)
+    changes.extend(_hardware_changes(search, method, seq, v, mb, need))
+    return PlanError(
+        f"nothing fits in {gib(search.budget)} per "
+        f"{'process' if search.hardware.is_cpu else 'GPU'}: "
+        f"the lightest setup ({desc}) needs {gib(need)}",
+        hint="smallest changes that fit: " + "; or ".join(changes) + "; or a smaller model",
+    )
+
+
+def _option_changes(
+    search: Search,
+    seq: int,
+    methods: list[Method],
+    micro_batch: int | None,
+    explicit_seq: bool,
+    forced_method: Method | None,
+) -> list[str]:
+    """Overrides the user gave that a lighter value of would fit."""
+    v = search.lightest_variant()
+    mb = micro_batch or 1
+    changes: list[str] = []
+    if micro_batch is not None and micro_batch > 1:
+        for m in methods:
+            f = search.fit(m, seq, False, v, micro_batch - 1)
+            if f.micro_batch:
+                changes.append(
+                    f"--micro-batch {f.micro_batch} ({m}, {gib(f.memory.total_gib if f.memory else 0)})"
+                )
+                break
+    if forced_method is not None and not search.hardware.is_cpu:
+        for other in (m for m in ("lora", "qlora") if m != forced_method):
+            f = search.fit(other, seq, False, v, 1)
+            if f.micro_batch:
+                changes.append(f"--method {other} ({gib(f.at_one.total_gib)})")
+                break
+    if explicit_seq:
+        for shorter in list(shrinking(seq, search.policy))[1:]:
+            f = search.fit(methods[-1], shorter, False, v, mb, exact=mb)
+            if f.micro_batch and f.memory is not None:
+                changes.append(f"--seq-len {shorter} ({gib(f.memory.total_gib)})")
+                break
+    return changes
+
+
+def _hardware_changes(
+    search: Search, method: Method, seq: int, v: Variant, mb: int, need: float
+) -> list[str]:
+    """More memory: host memory on CPU, else a bigger GPU or more sharded GPUs."""
+    policy = search.policy
+    if search.hardware.is_cpu:
+        return [f"about {need / policy.cpu_memory_fraction:.0f} GiB of host memory, or a GPU"]
+    changes = [f"a GPU with >= {math.ceil(policy.raw_memory_for(need))} GiB"]
+    if search.forced_distributed in ("ddp", "zero1", "zero2"):
+        return changes
+    sharded = search.forced_distributed or policy.sharded
+    sharded_variant = Variant(True, v.optimizer, True)
+    gpu = search.hardware.gpu
+    assert gpu is not None
+    name = gpu.profile or f"{gpu.memory_gib:.0f}GB"
+    for n in (2, 4, 8, 16, 32, 64):
+        if n <= search.world:
+            continue
+        s = search.setup(method, seq, False, sharded_variant, mb, world=n)
+        if search.fits(search.estimate(s)):
+            where = f"--gpu {n}x{name}" if n <= 8 else f"--gpu 8x{name} --nodes {n // 8}"
+            changes.append(f"{n} such GPUs with {sharded} ({where})")
+            break
+    return changes

@@ -1,0 +1,315 @@
+"""The search: candidate setups of one plan() call and the fastest variant that fits.
+
+For a method and sequence length the micro batch comes first (the largest useful one
+that fits on any rung of the policy's ladder), then the first rung that reaches it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from axo_helper import fit as fit_rule
+from axo_helper import memory
+from axo_helper.planner.policy import SHARDED_CHOICES, Policy, Variant
+from axo_helper.specs import (
+    Attention,
+    DataSpec,
+    Distributed,
+    Hardware,
+    MemoryBreakdown,
+    Method,
+    ModelSpec,
+    Precision,
+    TrainSetup,
+)
+
+if TYPE_CHECKING:
+    from axo_helper.calibration import Calibration
+
+
+@dataclass(frozen=True)
+class VariantFit:
+    """The largest micro batch of one variant that fits (0: not even 1)."""
+
+    variant: Variant
+    micro_batch: int
+    memory: MemoryBreakdown | None  # at micro_batch (None when 0)
+    at_one: MemoryBreakdown  # at micro batch 1: the least this variant needs
+    next_up: MemoryBreakdown | None  # at the next candidate above micro_batch, if estimated
+
+
+@dataclass(frozen=True)
+class Choice:
+    method: Method
+    seq_len: int
+    packing: bool
+    micro_batch: int
+    fit: VariantFit
+    fits: tuple[VariantFit, ...]  # every ladder variant evaluated for this method, in order
+    micro_cap: int
+    cap_reason: str
+
+
+def gib(x: float) -> str:
+    return f"{x:.1f} GiB"
+
+
+class Search:
+    """The context of one plan() call: everything the variants share, and a memo."""
+
+    def __init__(
+        self,
+        hardware: Hardware,
+        model: ModelSpec,
+        policy: Policy,
+        *,
+        budget: float,
+        precision: Precision,
+        attn: Attention,
+        distributed: Distributed | None,
+        calibration: Calibration | None,
+    ):
+        self.hardware = hardware
+        self.model = model
+        self.policy = policy
+        self.budget = budget
+        self.precision = precision
+        self.attn = attn
+        self.world = 1 if hardware.is_cpu else hardware.world_size
+        self.forced_distributed = distributed
+        self.calibration = calibration
+        self._memo: dict[TrainSetup, MemoryBreakdown] = {}
+
+    # ---------------------------------------------------------------- variants
+    def distributed_for(self, variant: Variant, world: int | None = None) -> Distributed | None:
+        """The `distributed` value of a variant here, or None when it does not apply."""
+        world = self.world if world is None else world
+        forced = self.forced_distributed
+        if world == 1:
+            return None if variant.sharded else "none"
+        if forced is None:
+            return self.policy.sharded if variant.sharded else "ddp"
+        # --distributed picks the one strategy; zero1/zero2 keep a replica of the weights.
+        if forced in SHARDED_CHOICES:
+            return forced if variant.sharded else None
+        return None if variant.sharded else forced
+
+    def optimizer_for(self, variant: Variant) -> str | None:
+        if self.hardware.is_cpu:
+            # bitsandbytes optimizers need a GPU.
+            return self.policy.cpu_optimizer if variant.optimizer == "default" else None
+        return self.policy.optimizers[variant.optimizer]
+
+    def variants(self) -> list[Variant]:
+        return [
+            v
+            for v in self.policy.ladder
+            if self.distributed_for(v) is not None and self.optimizer_for(v) is not None
+        ]
+
+    def lightest_variant(self) -> Variant:
+        return self.variants()[-1]
+
+    def label(self, v: Variant) -> str:
+        """A variant as the explanations name it."""
+        parts = [
+            "gradient checkpointing" if v.gradient_checkpointing else "no gradient checkpointing"
+        ]
+        if self.world > 1:
+            parts.append(self.distributed_for(v) or "?")
+        parts.append(self.optimizer_for(v) or "?")
+        return ", ".join(parts)
+
+    # ---------------------------------------------------------------- estimates
+    def setup(
+        self,
+        method: Method,
+        seq_len: int,
+        packing: bool,
+        variant: Variant,
+        micro_batch: int,
+        *,
+        world: int | None = None,
+    ) -> TrainSetup:
+        world = self.world if world is None else world
+        dist = self.distributed_for(variant, world) or "none"
+        lora = self.policy.lora.get(method)
+        # FSDP memory depends on it (gradients stay unsharded while accumulating).
+        ga = fit_rule.accumulation_for(self.policy.target_effective_batch, micro_batch, world)
+        quantize_moe = self.quantize_moe_experts(method)
+        targets = lora.targets if lora else ()
+        if quantize_moe and tuple(targets) == ("all-linear",):
+            # Axolotl 0.19 refuses quantize_moe_experts with lora_target_linear: name the
+            # same layers (every nn.Linear of a block; experts are fused tensors) instead.
+            targets = tuple(dict.fromkeys(ls.name for ls in self.model.linears if ls.nn_linear))
+        return TrainSetup(
+            model=self.model,
+            method=method,
+            precision=self.precision,
+            lora_r=lora.r if lora else 0,
+            lora_targets=targets,
+            lora_dropout=lora.dropout if lora else 0.0,
+            sequence_len=seq_len,
+            micro_batch_size=micro_batch,
+            sample_packing=packing,
+            gradient_checkpointing=variant.gradient_checkpointing,
+            attn_implementation=self.attn,
+            optimizer=self.optimizer_for(variant) or self.policy.optimizers["default"],
+            num_gpus=world,
+            distributed=dist,
+            # bitsandbytes must store NF4 in a float dtype for ZeRO-3/FSDP to shard it.
+            quant_storage_bf16=method == "qlora" and dist in SHARDED_CHOICES,
+            gradient_accumulation_steps=ga,
+            quantize_moe_experts=quantize_moe,
+        )
+
+    def quantize_moe_experts(self, method: Method) -> bool:
+        """Axolotl's quantize_moe_experts: 4-bit MoE experts under QLoRA.
+
+        Without it bitsandbytes leaves the fused expert tensors (not nn.Linear in
+        transformers 5) in 16-bit, or fp32 after k-bit preparation: Mixtral-8x7B
+        would need ~170 GiB. Axolotl refuses it off CUDA (ROCm), so not on AMD.
+        """
+        gpu = self.hardware.gpu
+        return method == "qlora" and self.model.is_moe and gpu is not None and gpu.vendor != "amd"
+
+    def estimate(self, setup: TrainSetup) -> MemoryBreakdown:
+        found = self._memo.get(setup)
+        if found is None:
+            found = memory.estimate(setup)
+            if self.calibration is not None:
+                found = self.calibration.correct(setup, found)
+            self._memo[setup] = found
+        return found
+
+    def fits(self, bd: MemoryBreakdown) -> bool:
+        return bd.total_gib <= self.budget
+
+    def fit(
+        self,
+        method: Method,
+        seq_len: int,
+        packing: bool,
+        variant: Variant,
+        cap: int,
+        exact: int | None = None,
+    ) -> VariantFit:
+        """Largest candidate micro batch <= cap that fits (or exactly `exact`)."""
+
+        def setup_for(mb: int) -> TrainSetup:
+            return self.setup(method, seq_len, packing, variant, mb)
+
+        at_one = self.estimate(setup_for(1))
+        if exact is not None:
+            candidates: tuple[int, ...] = (exact,)
+        else:
+            candidates = tuple(c for c in self.policy.micro_batch_candidates if c <= cap)
+        found = fit_rule.largest_fit(setup_for, self.budget, candidates, self.estimate)
+        return VariantFit(variant, found.micro_batch, found.memory, at_one, found.next_up)
+
+    # ---------------------------------------------------------------- micro batch cap
+    def micro_cap(self, seq_len: int) -> tuple[int, str]:
+        """The micro batch worth reaching: busy enough, and within the effective batch."""
+        p = self.policy
+        per_gpu = max(1, p.target_effective_batch // self.world)
+        wanted = math.ceil(p.busy_tokens_x_hidden / (seq_len * self.model.hidden_size))
+        busy = next(
+            (c for c in p.micro_batch_candidates if c >= wanted), p.micro_batch_candidates[-1]
+        )
+        usable = [c for c in p.micro_batch_candidates if c <= min(per_gpu, busy)]
+        cap = usable[-1] if usable else 1
+        if busy <= per_gpu:
+            why = f"{busy} x {seq_len} tokens keep a {self.model.hidden_size}-wide model busy"
+        elif self.world > 1:
+            why = f"target effective batch {p.target_effective_batch} over {self.world} GPUs"
+        else:
+            why = f"target effective batch {p.target_effective_batch}"
+        return cap, why
+
+
+def choose_for_method(
+    search: Search, method: Method, seq: int, packing: bool, micro_batch: int | None
+) -> Choice | None:
+    """The micro batch first (monotone in memory), then the first variant reaching it."""
+    variants = search.variants()
+    if micro_batch is not None:
+        cap, cap_why = micro_batch, "set by --micro-batch"
+        fits = [search.fit(method, seq, packing, v, cap, exact=micro_batch) for v in variants]
+        best = micro_batch if any(f.micro_batch for f in fits) else 0
+    else:
+        cap, cap_why = search.micro_cap(seq)
+        fits = []
+        best = 0
+        for v in variants:
+            f = search.fit(method, seq, packing, v, cap)
+            fits.append(f)
+            best = max(best, f.micro_batch)
+            if best >= cap:
+                break  # later rungs cannot do better than the cap
+    if best == 0:
+        return None
+    # fit() never exceeds the cap, so the first rung reaching `best` fits exactly it.
+    index = next(i for i, f in enumerate(fits) if f.micro_batch >= best)
+    chosen = fits[index]
+    return Choice(method, seq, packing, best, chosen, tuple(fits[: index + 1]), cap, cap_why)
+
+
+def lightest(search: Search, method: Method, seq: int, packing: bool) -> VariantFit:
+    """The least a method needs at this length: the last rung at micro batch 1."""
+    v = search.lightest_variant()
+    return search.fit(method, seq, packing, v, 1, exact=1)
+
+
+def candidate_methods(hardware: Hardware, policy: Policy, method: Method | None) -> list[Method]:
+    if method is not None:
+        return [method]
+    if hardware.is_cpu:
+        return list(policy.cpu_methods)  # its own order (policy.yaml says why)
+    return list(policy.preference)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return max(multiple, math.ceil(value / multiple) * multiple)
+
+
+def choose_seq_len(
+    model: ModelSpec, data: DataSpec | None, policy: Policy, explicit: int | None
+) -> tuple[int, str, bool]:
+    """(sequence_len, reason, explicit)."""
+    limit = model.max_position_embeddings
+    if explicit is not None:
+        return explicit, "set by --seq-len", True
+    if data is not None:
+        p99 = max(1, data.tokens.p99)
+        seq = max(policy.seq_len_min, _round_up(p99, policy.seq_len_multiple))
+        why = f"data p99 is {p99:,} tokens, rounded up to a multiple of {policy.seq_len_multiple}"
+        if seq == policy.seq_len_min and _round_up(p99, policy.seq_len_multiple) < seq:
+            why += f" (at least {policy.seq_len_min})"
+    else:
+        seq = policy.seq_len_default
+        why = "no --data: the policy default"
+    if seq > limit:
+        seq = limit
+        why += f", capped by the model's {limit:,} positions"
+    return seq, why, False
+
+
+def shrinking(seq: int, policy: Policy) -> Iterator[int]:
+    """seq, then halves rounded down to the policy multiple, down to its minimum."""
+    yield seq
+    while True:
+        nxt = (seq // 2) // policy.seq_len_multiple * policy.seq_len_multiple
+        nxt = max(nxt, policy.seq_len_min)
+        if nxt >= seq:
+            return
+        seq = nxt
+        yield seq
+
+
+def packing_for(data: DataSpec | None, seq: int, policy: Policy, cpu: bool) -> bool:
+    if cpu and not policy.cpu_sample_packing:
+        return False
+    return data is not None and data.tokens.p50 <= policy.packing_max_p50_fraction * seq

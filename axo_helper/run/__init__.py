@@ -1,0 +1,35 @@
+"""`axo-helper run`: plan -> render -> validate -> run directory -> preprocess -> train -> export.
+
+    start.py       start_run: the order of the steps, the usage checks, writing the run dir
+    request.py     RunRequest, Attempt, RunResult (run --json)
+    prepare.py     the config to train: planned and rendered, or the user's --config (--fit)
+    record.py      what goes into plan.json (the file itself: axo_helper/rundir.py)
+    preprocess.py  axolotl preprocess, and what a dataset failure says
+    attempts.py    training attempts and the retry after CUDA OOM
+    resume.py      --resume RUN_DIR
+    batch.py       the next smaller micro batch (OOM) and the one that fits (--fit)
+    logscan.py     OOM and error lines in a child's output
+    configedit.py  rewriting top-level keys of a YAML config, keeping its comments
+    context.py     one run's state: request, run directory, record, hardware, model
+
+Torch, transformers and Axolotl are never imported in this process: Axolotl runs as
+a child, started only through axo_helper.launch.run_launch.
+"""
+
+from axo_helper.run.request import (
+    DEFAULT_MAX_ATTEMPTS,
+    EXIT_INTERRUPTED,
+    Attempt,
+    RunRequest,
+    RunResult,
+)
+from axo_helper.run.start import start_run
+
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "EXIT_INTERRUPTED",
+    "Attempt",
+    "RunRequest",
+    "RunResult",
+    "start_run",
+]

@@ -1,0 +1,200 @@
+"""The run directory: the one place that names its files and reads and writes plan.json.
+
+    runs/NAME/
+      plan.json       the run record: status, commands, attempts, versions, the plan
+      axolotl.yml     the exact config Axolotl ran
+      train.log       everything Axolotl printed, every phase and attempt, in order
+      output/         Axolotl's output_dir (checkpoints, adapter or weights)
+      prepared/       the tokenized dataset (generated configs)
+      metrics.jsonl   one line per step, written by the plugin
+      metrics.json    the plugin's summary at the end
+      adapter/ merged/ Modelfile manifest.json   the export step
+
+plan.json (the record) is written by `run` only, through `write_plan_record`. Its
+readers (export's model card, the plugin's calibration) go through `plan_object`,
+`predicted_gib` and `data_rows` here, so a key is read where it is really written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PLAN_JSON = "plan.json"
+CONFIG_YML = "axolotl.yml"
+TRAIN_LOG = "train.log"
+OUTPUT = "output"
+PREPARED = "prepared"
+METRICS_STREAM = "metrics.jsonl"
+METRICS_SUMMARY = "metrics.json"
+ADAPTER = "adapter"
+MERGED = "merged"
+MODELFILE = "Modelfile"
+MANIFEST = "manifest.json"
+
+# How a config names the run directory to the plugin that writes metrics into it.
+PLUGIN = "axo_helper.plugin.AxoHelperPlugin"
+PLUGIN_RUN_DIR_KEY = "axo_helper_run_dir"
+
+# Status and paths first, the long plan last: people read the top of the file.
+RECORD_ORDER = (
+    "status",
+    "error",
+    "axo_helper_version",
+    "created",
+    "updated",
+    "run_dir",
+    "config",
+    "source",
+    "config_source",
+    "changes",
+    "inputs",
+    "hardware",
+    "node_rank",
+    "commands",
+    "preprocess_seconds",
+    "memory",
+    "attempts",
+    "versions",
+    "plan",
+)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The paths of one run directory (nothing is created)."""
+
+    path: Path
+
+    @property
+    def plan_json(self) -> Path:
+        return self.path / PLAN_JSON
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_YML
+
+    @property
+    def train_log(self) -> Path:
+        return self.path / TRAIN_LOG
+
+    @property
+    def output(self) -> Path:
+        return self.path / OUTPUT
+
+    @property
+    def prepared(self) -> Path:
+        return self.path / PREPARED
+
+    @property
+    def metrics_stream(self) -> Path:
+        return self.path / METRICS_STREAM
+
+    @property
+    def metrics_summary(self) -> Path:
+        return self.path / METRICS_SUMMARY
+
+    @property
+    def adapter(self) -> Path:
+        return self.path / ADAPTER
+
+    @property
+    def merged(self) -> Path:
+        return self.path / MERGED
+
+    @property
+    def modelfile(self) -> Path:
+        return self.path / MODELFILE
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / MANIFEST
+
+    def read_plan_record(self) -> dict[str, Any] | None:
+        """plan.json as written, or None when it is missing or not a JSON object."""
+        try:
+            record = json.loads(self.plan_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def write_plan_record(self, record: Mapping[str, Any]) -> None:
+        """Write plan.json atomically, keys in RECORD_ORDER first."""
+        from axo_helper.atomic import atomic_write_text
+
+        ordered = {k: record[k] for k in RECORD_ORDER if k in record}
+        ordered.update((k, v) for k, v in record.items() if k not in ordered)
+        atomic_write_text(self.plan_json, json.dumps(ordered, indent=2, default=str) + "\n")
+
+    def holds_only_a_dry_run(self) -> bool:
+        """A dry run's leftovers, which a real run may reuse without --force."""
+        record = self.read_plan_record() or {}
+        return record.get("status") == "dry-run" and not self.output.exists()
+
+
+def default_run_dir(label: str, now: _dt.datetime | None = None) -> Path:
+    """runs/<label>-<YYYYmmdd-HHMMSS>, the label reduced to file-name-safe characters."""
+    stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.")[:60] or "run"
+    return Path("runs") / f"{slug}-{stamp}"
+
+
+def now_iso() -> str:
+    """The record's timestamp format (`created`, `updated`)."""
+    return _dt.datetime.now().isoformat(timespec="seconds")
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete Trainer checkpoint (checkpoint-N with trainer_state.json)."""
+    best: tuple[int, Path] | None = None
+    with contextlib.suppress(OSError):
+        for child in output_dir.iterdir():
+            m = re.fullmatch(r"checkpoint-(\d+)", child.name)
+            if m and (child / "trainer_state.json").is_file():
+                step = int(m.group(1))
+                if best is None or step > best[0]:
+                    best = (step, child)
+    return best[1] if best else None
+
+
+# --------------------------------------------------------------------------- reading the record
+def plan_object(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The Plan's `plan --json` object (record["plan"]); None for a --config run."""
+    plan = record.get("plan") if isinstance(record, Mapping) else None
+    return plan if isinstance(plan, dict) else None
+
+
+def _total_gib(entry: Any) -> float | None:
+    mem = entry.get("memory") if isinstance(entry, Mapping) else None
+    value = mem.get("total_gib") if isinstance(mem, Mapping) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
+
+
+def predicted_gib(record: Mapping[str, Any] | None) -> float | None:
+    """The predicted peak the training ran under, in GiB.
+
+    After an OOM re-plan the last attempt's estimate is the one that ran, so it wins;
+    then the record's `memory` (the config as it runs now), then the plan's.
+    """
+    if not isinstance(record, Mapping):
+        return None
+    attempts = record.get("attempts")
+    for attempt in reversed(attempts if isinstance(attempts, list) else []):
+        if (found := _total_gib(attempt)) is not None:
+            return found
+    return _total_gib(record) or _total_gib(plan_object(record))
+
+
+def data_rows(record: Mapping[str, Any] | None) -> int | None:
+    """Rows of the planned dataset (inputs.data_rows); None for a --config run."""
+    inputs = record.get("inputs") if isinstance(record, Mapping) else None
+    rows = inputs.get("data_rows") if isinstance(inputs, Mapping) else None
+    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None

@@ -1,0 +1,140 @@
+"""All steps on one config, every problem collected into one ValidationReport."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from axo_helper.errors import AxoHelperError, ConfigError, MissingExtraError
+from axo_helper.specs import Hardware, ModelSpec
+from axo_helper.validate.axolotl import axolotl_available, axolotl_check
+from axo_helper.validate.files import file_errors
+from axo_helper.validate.lines import LineMap, parse_config
+from axo_helper.validate.memory import memory_check
+from axo_helper.validate.report import Issue, ValidationReport
+from axo_helper.validate.schema import key_warnings, schema_errors
+
+
+def validate_text(
+    text: str,
+    *,
+    source: str = "config",
+    config_dir: str | Path | None = None,
+    hardware: Hardware | None = None,
+    run_axolotl: bool = True,
+    model: ModelSpec | None = None,
+) -> ValidationReport:
+    """Run every step on YAML text. A YAML syntax error is reported as the only error."""
+    report = ValidationReport(path=source)
+    try:
+        data, lines = parse_config(text, source)
+    except ConfigError as exc:
+        report.errors.append(Issue("", _line_of(exc.message), exc.message, "yaml"))
+        report.notes.append("the schema, Axolotl and memory checks need a parsable file")
+        return report
+    report.config = data
+    report.errors.extend(schema_errors(data, lines=lines))
+    report.errors.extend(file_errors(data, lines, config_dir))
+    report.warnings.extend(key_warnings(data, lines))
+    _axolotl_step(report, data, lines, hardware, run_axolotl)
+    report.notes.append(f"axolotl: {report.axolotl}")
+    _memory_step(report, data, lines, hardware, model, config_dir)
+    report.errors.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
+    return report
+
+
+def _axolotl_step(
+    report: ValidationReport,
+    data: dict[str, Any],
+    lines: LineMap,
+    hardware: Hardware | None,
+    run_axolotl: bool,
+) -> None:
+    if not run_axolotl:
+        report.axolotl = "skipped (--no-axolotl)"
+        return
+    if not axolotl_available():
+        report.axolotl = "skipped: Axolotl is not installed (pip install 'axo-helper[train]')"
+        return
+    try:
+        errors, warnings, version = axolotl_check(data, lines, hardware)
+    except MissingExtraError as exc:
+        report.axolotl = f"skipped: {exc.message}"
+        return
+    schema_keys = {str(e.path).split(".")[0] for e in report.errors}
+    if schema_keys:
+        # With the schema already failing, Axolotl's errors about the same keys
+        # (or crashes on their odd types) repeat them less clearly: keep the rest.
+        errors = [
+            e
+            for e in errors
+            if e.path and e.path.split(".")[0] in data and e.path.split(".")[0] not in schema_keys
+        ]
+    report.errors.extend(errors)
+    # Axolotl repeats the deprecation warnings for legacy flags; keep ours (located).
+    ours = {w.path for w in report.warnings if "deprecated" in w.message}
+    report.warnings.extend(
+        w
+        for w in warnings
+        if not ("deprecated" in w.message and any(f"`{k}" in w.message for k in ours))
+    )
+    report.axolotl = f"checked with Axolotl {version}" + (
+        f" for {hardware.describe()}" if hardware is not None and hardware.gpu else ""
+    )
+
+
+def _memory_step(
+    report: ValidationReport,
+    data: dict[str, Any],
+    lines: LineMap,
+    hardware: Hardware | None,
+    model: ModelSpec | None,
+    config_dir: str | Path | None,
+) -> None:
+    if hardware is None:
+        report.notes.append("memory: not checked (no GPU given or detected; pass --gpu)")
+    elif hardware.is_cpu:
+        report.notes.append("memory: not checked on CPU")
+    elif any(e.source == "schema" for e in report.errors):
+        report.notes.append("memory: not checked (fix the errors above first)")
+    else:
+        try:
+            report.memory = memory_check(data, hardware, model=model, config_dir=config_dir)
+        except ConfigError as exc:
+            path = "deepspeed" if "deepspeed" in exc.message else ""
+            report.errors.append(
+                Issue(path, lines.line((path,)) if path else None, exc.message, "file")
+            )
+        except AxoHelperError as exc:
+            report.notes.append(f"memory: not checked ({exc})")
+
+
+def validate_file(
+    path: str | Path,
+    *,
+    hardware: Hardware | None = None,
+    run_axolotl: bool = True,
+    model: ModelSpec | None = None,
+) -> ValidationReport:
+    """Validate a config file; a relative `deepspeed:` path is looked up beside it first."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p} is not UTF-8 text", hint="is this the right file?") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {p}: {exc.strerror or exc}") from None
+    return validate_text(
+        text,
+        source=str(p),
+        config_dir=p.parent,
+        hardware=hardware,
+        run_axolotl=run_axolotl,
+        model=model,
+    )
+
+
+def _line_of(message: str) -> int | None:
+    m = re.search(r"at line (\d+)", message)
+    return int(m.group(1)) if m else None

@@ -1,0 +1,95 @@
+"""Step 4: the memory estimate of a config on a GPU, and the smallest edit that fits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from axo_helper.errors import ConfigError
+from axo_helper.specs import Hardware, ModelSpec, TrainSetup
+from axo_helper.validate.report import MemoryCheck
+
+
+def budget_gib(hardware: Hardware) -> float:
+    """Per-GPU memory the planner would plan against: memory minus the policy's headroom."""
+    from axo_helper.planner import load_policy
+
+    return max(0.0, load_policy().budget(hardware.budget_gib))
+
+
+def memory_check(
+    data: Mapping[str, Any],
+    hardware: Hardware,
+    *,
+    model: ModelSpec | None = None,
+    config_dir: str | Path | None = None,
+) -> MemoryCheck:
+    """The estimate of `data` on `hardware`, and the smallest change that fits if it does not."""
+
+    from axo_helper import memory
+    from axo_helper.config.read import setup_from_config
+
+    if model is None:
+        from axo_helper import model as model_mod
+
+        base = data.get("base_model")
+        if not isinstance(base, str) or not base:
+            raise ConfigError("base_model is missing; the memory estimate needs the model")
+        model = model_mod.inspect(base)
+    setup = setup_from_config(data, model, hardware.world_size, config_dir=config_dir)
+    budget = budget_gib(hardware)
+    est = memory.estimate(setup)
+    fits = est.total_gib <= budget
+    suggestion: str | None = None
+    if not fits:
+        suggestion = _suggest(setup, budget)
+    return MemoryCheck(hardware.describe(), est, budget, fits, suggestion, setup)
+
+
+def _suggest(setup: TrainSetup, budget: float) -> str:
+    """The smallest edit that fits, in the order an operator would try them.
+
+    Each "would fit" is fit.largest_fit, the rule the planner and `run --fit` use, so
+    validate never names a micro batch the planner would reject (or the reverse).
+    """
+    from dataclasses import replace
+
+    from axo_helper.fit import largest_fit
+
+    smaller = largest_fit(
+        lambda mb: replace(setup, micro_batch_size=mb), budget, range(1, setup.micro_batch_size)
+    )
+    if smaller.micro_batch:
+        return (
+            f"micro_batch_size {smaller.micro_batch} would fit "
+            "(raise gradient_accumulation_steps to keep the batch)"
+        )
+    if not setup.gradient_checkpointing:
+        checkpointed = largest_fit(
+            lambda mb: replace(setup, micro_batch_size=mb, gradient_checkpointing=True),
+            budget,
+            range(1, setup.micro_batch_size + 1),
+        )
+        if checkpointed.micro_batch:
+            return (
+                f"gradient_checkpointing: true with micro_batch_size {checkpointed.micro_batch} "
+                "would fit"
+            )
+    for seq in (setup.sequence_len // 2, setup.sequence_len // 4):
+        if seq < 256:
+            continue
+        shorter = largest_fit(
+            lambda mb, seq=seq: replace(
+                setup, micro_batch_size=mb, gradient_checkpointing=True, sequence_len=seq
+            ),
+            budget,
+            (1,),
+        )
+        if shorter.micro_batch:
+            return f"micro_batch_size 1, gradient checkpointing and sequence_len {seq} would fit"
+    if setup.method == "full":
+        return "no simple edit fits; try adapter: lora (or qlora), or more GPUs"
+    if setup.method == "lora":
+        return "no simple edit fits; try adapter: qlora with load_in_4bit: true, or a larger GPU"
+    return "no simple edit fits; a larger GPU or several GPUs are needed"

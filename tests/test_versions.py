@@ -1,0 +1,28 @@
+"""Version reporting and the "is Axolotl installed" check (axo_helper.versions)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from axo_helper import __version__, versions
+
+
+def test_versions_lists_the_whole_stack() -> None:
+    got = versions.versions()
+    assert got["axo-helper"] == __version__
+    assert list(got)[1:] == list(versions.DISTRIBUTIONS)
+    assert versions.version("no-such-distribution-xyz") is None
+
+
+def test_installed_checks_never_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert versions.plugin_available() is (
+        importlib.util.find_spec("axo_helper.plugin") is not None
+    )
+
+    def broken(name: str) -> None:
+        raise ValueError(name)
+
+    monkeypatch.setattr(importlib.util, "find_spec", broken)
+    assert versions.axolotl_installed() is False

@@ -1,0 +1,180 @@
+"""validate: YAML and JSON Schema steps, key warnings, every problem at once with lines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from axo_helper.errors import ConfigError
+from axo_helper.validate.check import validate_text
+from axo_helper.validate.lines import LineMap, parse_config
+from axo_helper.validate.schema import schema_errors
+
+
+def write(tmp_path: Path, text: str, name: str = "train.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+MINIMAL = """\
+base_model: meta-llama/Llama-3.2-1B
+datasets:
+  - path: qa.jsonl
+    type: alpaca
+learning_rate: 0.0002
+micro_batch_size: 2
+gradient_accumulation_steps: 4
+"""
+
+
+# Six problems on known lines; one run must report every one of them.
+BROKEN = """\
+base_model: meta-llama/Llama-3.2-1B
+adapter: qlora
+load_in_4bit: false
+lora_r: 0
+datasets:
+  - type: alpaca
+micro_batch_size: two
+learning_rate: 0.0002
+attn_implementation: flash
+bf16: true
+fp16: true
+"""
+
+
+def test_schema_errors_are_all_reported_at_once_with_lines(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    path = write(tmp_path, BROKEN)
+    result = cli("validate", str(path), "--no-axolotl", "--gpu", "none")
+    assert result.exit_code == 1, result.output
+    out = result.output
+    assert "invalid (6 errors)" in out
+    for expected in (
+        "load_in_4bit (line 3): adapter: qlora needs load_in_4bit: true",
+        "lora_r (line 4): 0 is less than the minimum of 1",
+        "datasets.0 (line 6): 'path' is a required property",
+        "micro_batch_size (line 7): 'two' is not of type 'integer'",
+        "attn_implementation (line 9): 'flash' is not one of",
+        "bf16 (line 10): bf16 and fp16 exclude each other",
+    ):
+        assert expected in out, (expected, out)
+    assert "did you mean flash_attention_2?" in out
+
+
+def test_json_report(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    result = cli(
+        "validate", str(write(tmp_path, BROKEN)), "--no-axolotl", "--gpu", "none", "--json"
+    )
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["valid"] is False and report["fits"] is None and report["memory"] is None
+    assert {e["path"] for e in report["errors"]} >= {"load_in_4bit", "lora_r", "datasets.0", "bf16"}
+    assert all(isinstance(e["line"], int) for e in report["errors"])
+    assert report["axolotl"].startswith("skipped")
+
+
+def test_a_key_close_to_a_known_one_is_a_warning_not_an_error(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    text = MINIMAL + "micro_batchsize: 4\nmy_own_note: hello\nsdp_attention: true\n"
+    result = cli("validate", str(write(tmp_path, text)), "--no-axolotl", "--gpu", "none")
+    assert result.exit_code == 0, result.output
+    assert (
+        "micro_batchsize (line 8): unknown key (Axolotl ignores it); did you mean micro_batch_size?"
+        in result.output
+    )
+    assert "my_own_note" not in result.output  # unknown but not close to anything: allowed silently
+    assert "sdp_attention (line 10): deprecated" in result.output
+
+
+def test_a_duplicated_key_is_a_warning_at_the_value_that_counts(tmp_path: Path) -> None:
+    text = MINIMAL + "micro_batch_size: 8\n"  # a hand edit appended below the original
+    report = validate_text(text, run_axolotl=False)
+    assert report.valid
+    (dup,) = report.warnings
+    assert dup.format() == (
+        "micro_batch_size (line 8): duplicate key: this value replaces the one on line 6 (YAML keeps the last)"
+    )
+
+
+def test_yaml_syntax_error_has_line_and_column(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    result = cli(
+        "validate",
+        str(write(tmp_path, "base_model: x\ndatasets:\n  - path: a\n   type: b\n")),
+        "--no-axolotl",
+        "--gpu",
+        "none",
+    )
+    assert result.exit_code == 1
+    assert "not valid YAML at line 4, column" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "is empty"), ("- a\n- b\n", "not a mapping"), ("just text\n", "not a mapping")],
+)
+def test_not_a_config(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(text)
+
+
+def test_missing_file_is_a_usage_error(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    assert cli("validate", str(tmp_path / "nope.yml")).exit_code == 2
+
+
+def test_cross_field_rules() -> None:
+    def errs(cfg: dict[str, Any]) -> list[str]:
+        return [
+            e.message
+            for e in schema_errors(
+                {"base_model": "m", "learning_rate": 1e-4, "datasets": [{"path": "p"}], **cfg}
+            )
+        ]
+
+    assert errs({"load_in_8bit": True})[0].startswith("load_in_4bit / load_in_8bit quantize")
+    assert errs({"adapter": "lora", "load_in_4bit": True, "load_in_8bit": True})[0].startswith(
+        "load_in_4bit and load_in_8bit"
+    )
+    assert errs({"deepspeed": "ds.json", "fsdp_version": 2, "fsdp_config": {}})[0].startswith(
+        "deepspeed and fsdp"
+    )
+    assert errs(
+        {
+            "gradient_checkpointing": True,
+            "fsdp_version": 2,
+            "fsdp_config": {"activation_checkpointing": True},
+        }
+    )
+    assert errs({"batch_size": 16})[0].startswith("batch_size alone")
+    assert errs({"adapter": "lora", "load_in_8bit": True}) == []
+    assert (
+        errs({"learning_rate": "2e-5"}) == []
+    )  # YAML 1.1 reads 2e-5 as a string; Axolotl accepts it
+    assert errs({"learning_rate": "fast"})
+
+
+def test_missing_deepspeed_file_is_an_error_and_a_relative_one_is_found_beside_the_config(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    path = write(tmp_path, MINIMAL + "deepspeed: ds_zero3.json\n")
+    result = cli("validate", str(path), "--no-axolotl", "--gpu", "none")
+    assert result.exit_code == 1
+    assert "deepspeed (line 8): deepspeed: ds_zero3.json not found" in result.output
+    (tmp_path / "ds_zero3.json").write_text('{"zero_optimization": {"stage": 3}}')
+    assert cli("validate", str(path), "--no-axolotl", "--gpu", "none").exit_code == 0
+
+
+def test_line_map_follows_nested_keys() -> None:
+    lines = LineMap("a: 1\nb:\n  c:\n    - x\n    - {d: 2}\n")
+    assert lines.line(("a",)) == 1
+    assert lines.line(("b", "c", 1, "d")) == 5
+    assert lines.line(("b", "c", 0)) == 4
+    assert lines.line(("b", "zzz")) == 2  # falls back to the nearest ancestor
