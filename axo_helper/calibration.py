@@ -280,6 +280,7 @@ class CalibrationStore:
                 self.warnings.append(str(exc))
         return Calibration(gpu=gpu, rows=tuple(rows), warnings=tuple(self.warnings[before:]))
 
+
 def _to_db(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
@@ -350,9 +351,7 @@ class Calibration:
         """Runs of the same architecture family and method."""
         if self.gpu is None:
             return []
-        return [
-            m for m in self.rows if m.family == setup.model.family and m.method == setup.method
-        ]
+        return [m for m in self.rows if m.family == setup.model.family and m.method == setup.method]
 
     def runs_for(self, setup: TrainSetup) -> int:
         """How many runs correct this setup's estimate ("calibrated from N runs")."""

@@ -1,9 +1,11 @@
 """The core functions the CLI calls: options in, value objects out.
 
 `make_plan(PlanRequest)` is the whole of `axo-helper plan` minus the formatting;
-render and run call it too. It does the I/O (NVML, config.json, the dataset scan,
-host memory, the calibration store) so that planner.plan stays pure. Nothing on
-this path imports torch, transformers or Axolotl (tests/test_cli_plan.py checks it).
+render, run and the demo call it too. It does the I/O (NVML, config.json, the dataset
+scan, host memory, the calibration store) so that planner.plan stays pure. A command
+that has already resolved the GPU passes that Hardware in, so it is detected once.
+Nothing on this path imports torch, transformers or Axolotl (tests/test_cli_plan.py
+checks it).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from axo_helper import dataset as dataset_mod
 from axo_helper import hardware as hardware_mod
@@ -22,6 +24,7 @@ from axo_helper.specs import Method, Plan
 
 if TYPE_CHECKING:
     from axo_helper.calibration import Calibration
+    from axo_helper.specs import Hardware
 
 
 def host_memory_gib() -> float | None:
@@ -74,19 +77,14 @@ class PlanRequest:
     use_calibration: bool = True
 
 
-def make_plan(request: PlanRequest | str | None = None, /, *args: Any, **options: Any) -> Plan:
+def make_plan(request: PlanRequest, /, *, hardware: Hardware | None = None) -> Plan:
     """Resolve the GPU, inspect the model and data, read calibration, and plan.
 
-    `make_plan(PlanRequest(...))`; the keyword form `make_plan(gpu, model, data,
-    method=..., ...)` still works for callers not yet moved to PlanRequest.
+    `hardware`: request.gpu already resolved by the caller (resolved once per command).
     """
-    if request is None:  # make_plan(gpu=..., model=..., ...)
-        request = PlanRequest(*args, **options)
-    elif not isinstance(request, PlanRequest):  # make_plan(gpu, model, data, ...)
-        request = PlanRequest(request, *args, **options)
-    elif args or options:
-        raise TypeError("make_plan(PlanRequest) takes no other arguments")
-    hw = hardware_mod.resolve(request.gpu, nodes=request.nodes, allow_cpu=request.allow_cpu)
+    hw = hardware
+    if hw is None:
+        hw = hardware_mod.resolve(request.gpu, nodes=request.nodes, allow_cpu=request.allow_cpu)
     spec = model_mod.inspect(request.model)
     data_spec = None
     if request.data is not None:

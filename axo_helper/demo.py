@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from axo_helper.errors import AxoHelperError, OutputExistsError
+from axo_helper.core import PlanRequest
+from axo_helper.errors import OutputExistsError, TrainingError
 from axo_helper.launch import captured_output
 from axo_helper.progress import ProgressDisplay
-from axo_helper.run import RunRequest, RunResult, start_run
+from axo_helper.run.request import RunRequest, RunResult
+from axo_helper.run.start import start_run
 from axo_helper.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -166,21 +168,21 @@ def run_demo(
     hw = _detect_hardware(tell)
 
     req = RunRequest(
-        plan_kwargs={"gpu": "auto", "model": str(model), "data": str(data)},
+        plan=PlanRequest(gpu="auto", model=str(model), data=str(data), allow_cpu=True),
+        hardware=hw,  # detected once, above: the plan uses the same Hardware
         output_dir=demo_run_dir(directory).path,
         force=True,  # prepare() already refused an existing run without --force
         max_steps=max_steps,
-        allow_cpu=True,
         overrides=DEMO_OVERRIDES,
         quiet=quiet,
     )
     with _child_threads(threads if hw.is_cpu else None):
         result = start_run(req, display=display)
     if result.status != "finished":
-        raise AxoHelperError(
+        raise TrainingError(
             f"the demo's training {result.status}: {result.message or ''}".rstrip(": "),
             hint=f"see {RunDir(result.run_dir).train_log}",
-            exit_code=result.exit_code or 1,
+            child_exit_code=result.exit_code,
         )
     run_dir = RunDir(result.run_dir)
     adapter = run_dir.adapter if run_dir.adapter.is_dir() else None
@@ -237,8 +239,6 @@ def _detect_hardware(tell: Callable[[str], None]) -> Hardware:
 
 def _param_count(model: Path) -> int | None:
     """Parameters in the model's safetensors, from the header (no weights read)."""
-    import math
-
     try:
         from safetensors import safe_open
 

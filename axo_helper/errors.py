@@ -26,12 +26,10 @@ class AxoHelperError(Exception):
 
     exit_code: int = EXIT_FAILURE
 
-    def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None):
+    def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
-        if exit_code is not None:
-            self.exit_code = exit_code
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

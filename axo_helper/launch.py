@@ -153,6 +153,25 @@ def build_launch(
         )
         return [LaunchSpec(argv, env, workdir)]
 
+    return [
+        LaunchSpec(argv, env, workdir)
+        for argv in _node_argvs(
+            python, module, config, nodes, gpus, node_rank, master_addr, master_port
+        )
+    ]
+
+
+def _node_argvs(
+    python: str,
+    module: str,
+    config: str,
+    nodes: int,
+    gpus: int,
+    node_rank: int | None,
+    master_addr: str | None,
+    master_port: int,
+) -> list[tuple[str, ...]]:
+    """torchrun's argv for each node of a multi-node run (only node_rank's when given)."""
     if gpus == 0:
         raise UsageError(
             "a multi-node run needs GPUs", hint="drop --nodes, or plan with --gpu for the nodes"
@@ -165,30 +184,31 @@ def build_launch(
     if not 1 <= master_port <= 65535:
         raise UsageError(f"--master-port must be between 1 and 65535, not {master_port}")
     ranks = range(nodes) if node_rank is None else [node_rank]
-    specs = []
+    argvs: list[tuple[str, ...]] = []
     for rank in ranks:
         if not 0 <= rank < nodes:
             raise UsageError(f"--node-rank must be between 0 and {nodes - 1}, not {rank}")
-        argv = (
-            python,
-            "-m",
-            TORCHRUN_MODULE,
-            "--nnodes",
-            str(nodes),
-            "--node-rank",
-            str(rank),
-            "--master-addr",
-            master_addr,
-            "--master-port",
-            str(master_port),
-            "--nproc-per-node",
-            str(gpus),
-            "-m",
-            module,
-            config,
+        argvs.append(
+            (
+                python,
+                "-m",
+                TORCHRUN_MODULE,
+                "--nnodes",
+                str(nodes),
+                "--node-rank",
+                str(rank),
+                "--master-addr",
+                master_addr,
+                "--master-port",
+                str(master_port),
+                "--nproc-per-node",
+                str(gpus),
+                "-m",
+                module,
+                config,
+            )
         )
-        specs.append(LaunchSpec(argv, env, workdir))
-    return specs
+    return argvs
 
 
 def preprocess_launch(spec: LaunchSpec, config_path: str | os.PathLike[str]) -> LaunchSpec:

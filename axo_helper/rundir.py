@@ -8,7 +8,7 @@
       prepared/       the tokenized dataset (generated configs)
       metrics.jsonl   one line per step, written by the plugin
       metrics.json    the plugin's summary at the end
-      adapter/ merged/ Modelfile manifest.json   the export step
+      adapter/ merged/ Modelfile manifest.json   the export step (.export.lock while it runs)
 
 plan.json (the record) is written by `run` only, through `write_plan_record`. Its
 readers (export's model card, the plugin's calibration) go through `plan_object`,
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,10 +38,14 @@ ADAPTER = "adapter"
 MERGED = "merged"
 MODELFILE = "Modelfile"
 MANIFEST = "manifest.json"
+EXPORT_LOCK = ".export.lock"
+# The exported variants, in the order export builds and lists them.
+EXPORT_VARIANTS: tuple[str, ...] = (ADAPTER, MERGED)
 
 # How a config names the run directory to the plugin that writes metrics into it.
 PLUGIN = "axo_helper.plugin.AxoHelperPlugin"
 PLUGIN_RUN_DIR_KEY = "axo_helper_run_dir"
+PLUGIN_PREDICTED_KEY = "axo_helper_predicted_gib"
 
 # Status and paths first, the long plan last: people read the top of the file.
 RECORD_ORDER = (
@@ -116,6 +121,10 @@ class RunDir:
     def manifest(self) -> Path:
         return self.path / MANIFEST
 
+    @property
+    def export_lock(self) -> Path:
+        return self.path / EXPORT_LOCK
+
     def read_plan_record(self) -> dict[str, Any] | None:
         """plan.json as written, or None when it is missing or not a JSON object."""
         try:
@@ -173,8 +182,9 @@ def plan_object(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def _total_gib(entry: Any) -> float | None:
     mem = entry.get("memory") if isinstance(entry, Mapping) else None
     value = mem.get("total_gib") if isinstance(mem, Mapping) else None
+    # JSON allows Infinity and NaN; neither is a prediction a measurement can be held to.
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
+        return float(value) if math.isfinite(value) else None
     return None
 
 

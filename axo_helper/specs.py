@@ -347,7 +347,7 @@ class Plan:
     calibrated_from: int = 0  # measured runs that corrected the estimate
     seconds_per_step: float | None = None  # one optimizer step (all micro batches, all GPUs)
     tokens_per_second: float | None = None  # whole run: assumed MFU, or measured when calibrated
-    # None on plans built by hand (tests); planner.plan always decides them.
+    # planner.plan always decides them; render requires them (config.build.settings_of).
     settings: ConfigSettings | None = None
 
     # PEFT upcasts new adapters to fp32 (autocast_adapter_dtype=True, which Axolotl

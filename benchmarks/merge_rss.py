@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from axo_helper.rundir import RunDir
+
 CHILD_EXPORT = """
 import json, sys
 from pathlib import Path
@@ -139,7 +141,7 @@ def build(
         "output_dir": str(out),
         "datasets": [{"path": "random", "type": "completion"}],
     }
-    (run / "axolotl.yml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    RunDir(run).config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return base, run, params
 
 

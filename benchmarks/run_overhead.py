@@ -17,7 +17,6 @@ is the wrapper's own overhead (validation, writing the run directory, streaming 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -47,6 +46,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
 
+    from axo_helper.rundir import RunDir
     from axo_helper.tinymodel import build_tiny_model, demo_data_path
 
     work = Path(tempfile.mkdtemp(prefix="axo-overhead-"))
@@ -92,7 +92,9 @@ def main() -> None:
                 work,
             )
         )
-        rec = json.loads((run_dir / "plan.json").read_text())
+        rec = RunDir(run_dir).read_plan_record()
+        if rec is None:
+            sys.exit(f"no readable plan.json in {run_dir}")
         train_s = sum(a["seconds"] for a in rec["attempts"])
         parts.append((rec["preprocess_seconds"], train_s))
 

@@ -10,7 +10,9 @@ from click.testing import CliRunner, Result
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("axo-home")
     monkeypatch.setenv("AXO_HELPER_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

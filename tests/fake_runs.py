@@ -3,17 +3,30 @@ logits the export tests compare (tests/export/).
 
 PEFT's save_pretrained of a LoRA with random non-zero B matrices, the tokenizer, the
 base's config.json in output/: a real `axolotl train` is exercised once, in the
-plugin tests. Needs the train extra; the test modules importorskip it first.
+plugin tests. make_run and the logits need the train extra (the test modules
+importorskip it first); the plan.json helpers need nothing.
+
+plan.json is never written by hand here: `planned_record` is what `run` writes
+(run/record.plan_entries of a real Plan, Attempt.as_dict for the attempts), written
+through rundir's own writer, so a reader cannot pass a test on a shape nobody writes.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from planner_helpers import POLICY, gpu, mdl, qa_data
+
+from axo_helper import planner
+from axo_helper.run.record import plan_entries
+from axo_helper.run.request import Attempt
+from axo_helper.rundir import RunDir
+from axo_helper.specs import Method
 
 PROMPTS = [
     "<|im_start|>user\nWhat is Twelve Bells Day?<|im_end|>\n<|im_start|>assistant\n",
@@ -21,6 +34,59 @@ PROMPTS = [
 ]
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TRAINED_TEMPLATE_MARK = "{# trained #}"
+
+
+def _pin(target: dict[str, Any], values: Mapping[str, Any]) -> None:
+    """Overwrite values of the Plan's object in place; a key it lacks is a test bug."""
+    for key, value in values.items():
+        assert key in target, f"the plan's --json object has no {key!r}"
+        if isinstance(value, Mapping) and isinstance(target[key], dict):
+            _pin(target[key], value)
+        else:
+            target[key] = value
+
+
+def planned_record(
+    *,
+    rows: int = 1800,
+    gpu_spec: str = "a10g",
+    model: str = "Qwen/Qwen2.5-7B",
+    method: Method = "qlora",
+    attempt_gib: Sequence[float | None] = (),
+    **plan_values: Any,
+) -> dict[str, Any]:
+    """plan.json's record as `run` writes it for a planned run.
+
+    plan_values pin figures of the Plan's --json object (e.g. gpu=..., memory={
+    "total_gib": 1.5}); the record's `memory` is the same object, as in `run`.
+    attempt_gib: one training attempt per entry, with that estimate.
+    """
+    plan = planner.plan(gpu(gpu_spec), mdl(model), qa_data(rows=rows), POLICY, method=method)
+    record = plan_entries(plan)
+    _pin(record["plan"], plan_values)
+    record["attempts"] = [
+        Attempt(
+            number=i,
+            micro_batch_size=plan.setup.micro_batch_size,
+            gradient_accumulation_steps=plan.gradient_accumulation_steps,
+            gradient_checkpointing=plan.setup.gradient_checkpointing,
+            resumed_from=None,
+            command="axolotl train axolotl.yml",
+            outcome="finished",
+            memory_total_gib=gib,
+        ).as_dict()
+        for i, gib in enumerate(attempt_gib, start=1)
+    ]
+    return record
+
+
+def write_planned_record(run_dir: Path, **kwargs: Any) -> dict[str, Any]:
+    """Write planned_record(**kwargs) as plan.json through rundir; the record read back."""
+    rd = RunDir(run_dir)
+    rd.write_plan_record(planned_record(**kwargs))
+    record = rd.read_plan_record()
+    assert record is not None
+    return record
 
 
 def _base_config(base: Path, out: Path, bf16: bool) -> dict[str, Any]:
@@ -73,7 +139,7 @@ def make_run(
     root: Path,
     base: Path,
     *,
-    method: str = "lora",
+    method: Method = "lora",
     bf16: bool = False,
     seed: int = 0,
     extra_cfg: dict[str, Any] | None = None,
@@ -94,12 +160,17 @@ def make_run(
     tok.chat_template = TRAINED_TEMPLATE_MARK + tok.chat_template
     tok.save_pretrained(out)
     cfg.update(extra_cfg or {})
-    (run / "axolotl.yml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    (run / "plan.json").write_text(
-        json.dumps({"method": method, "memory": {"total_gib": 1.5}, "gpu": "CPU (no GPU)"}),
-        encoding="utf-8",
+    RunDir(run).config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    # The plan stands in for the one `run` made: the export reads it, never trains on it.
+    write_planned_record(
+        run,
+        rows=20,
+        gpu_spec="t4",
+        model="HuggingFaceTB/SmolLM2-135M",
+        method=method,
+        memory={"total_gib": 1.5},
     )
-    (run / "metrics.json").write_text(
+    RunDir(run).metrics_summary.write_text(
         json.dumps({"device": "cpu", "peak_memory_gib": 0.9, "tokens_per_s": 300.0, "steps": 3}),
         encoding="utf-8",
     )

@@ -2,7 +2,7 @@
 
 The tests read the Modelfiles export writes with it, so a value that would end a
 TEMPLATE early or smuggle in a command is caught the way `ollama create` would see
-it. Written independently of axo_helper.render.modelfile_value on purpose.
+it. Written independently of axo_helper.config.templating.modelfile_value on purpose.
 """
 
 from __future__ import annotations

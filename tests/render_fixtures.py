@@ -9,6 +9,7 @@ has one path: it lays out Plan.settings.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from axo_helper import hardware, model
@@ -123,3 +124,22 @@ def with_setup(plan: Plan, **changes: Any) -> Plan:
     return replace(
         plan, setup=setup, settings=settings_for(plan.hardware, setup, plan.data, plan.reasons)
     )
+
+
+# A hand-written Axolotl config that validates, for validate's tests to edit.
+MINIMAL = """\
+base_model: meta-llama/Llama-3.2-1B
+datasets:
+  - path: qa.jsonl
+    type: alpaca
+learning_rate: 0.0002
+micro_batch_size: 2
+gradient_accumulation_steps: 4
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "train.yml") -> Path:
+    """`text` as tmp_path/name (a config for validate to read)."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path

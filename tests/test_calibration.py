@@ -221,7 +221,7 @@ def test_a_measurement_20_percent_over_makes_the_next_plan_lighter() -> None:
         "method": "lora",
         "seq_len": 2048,
     }
-    first = core.make_plan(**args)
+    first = core.make_plan(core.PlanRequest(**args))
     assert first.calibrated_from == 0
     CalibrationStore().add(
         Measurement.from_setup(
@@ -231,7 +231,7 @@ def test_a_measurement_20_percent_over_makes_the_next_plan_lighter() -> None:
             measured_gib=first.memory.total_gib * 1.2,
         )
     )
-    second = core.make_plan(**args)
+    second = core.make_plan(core.PlanRequest(**args))
     assert second.calibrated_from == 1
     assert second.memory.total_gib <= second.budget_gib
     lighter = (
@@ -243,4 +243,4 @@ def test_a_measurement_20_percent_over_makes_the_next_plan_lighter() -> None:
     # Same effective batch: accumulation makes up for the smaller micro batch.
     assert second.effective_batch == first.effective_batch
     # Uncalibrated planning ignores the store.
-    assert core.make_plan(**args, use_calibration=False).setup == first.setup
+    assert core.make_plan(core.PlanRequest(**args, use_calibration=False)).setup == first.setup

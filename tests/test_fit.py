@@ -58,6 +58,27 @@ def test_accumulation_reaches_the_target(target: int, mb: int, world: int, ga: i
     assert fit.accumulation_for(target, mb, world) == ga
 
 
+@pytest.mark.parametrize(
+    ("mb", "ga", "expected"),
+    [
+        (16, 1, (8, 2)),
+        (4, 4, (2, 8)),
+        (2, 8, (1, 16)),
+        (6, 1, (3, 2)),
+        (3, 5, (1, 15)),  # no divisor of 15 between 1 and 3: straight to 1
+        (3, 4, (2, 6)),
+        (1, 16, None),
+    ],
+)
+def test_smaller_batch_keeps_the_effective_batch(
+    mb: int, ga: int, expected: tuple[int, int] | None
+) -> None:
+    got = fit.smaller_batch(mb, ga)
+    assert got == expected
+    if got is not None:
+        assert got[0] * got[1] == mb * ga and got[0] < mb
+
+
 def test_smaller_batches_keep_the_batch() -> None:
     assert fit.smaller_batch(1, 4) is None
     assert fit.smaller_batch(8, 2) == (4, 4)

@@ -31,9 +31,9 @@ OURS = {
 
 
 def _plan(gpu: str, model: str, **kw: object):  # type: ignore[no-untyped-def]
-    from axo_helper.core import make_plan
+    from axo_helper.core import PlanRequest, make_plan
 
-    return make_plan(gpu, model, None, **kw)  # type: ignore[arg-type]
+    return make_plan(PlanRequest(gpu, model, **kw))  # type: ignore[arg-type]
 
 
 def test_one_gpu_exact_argv_and_env() -> None:

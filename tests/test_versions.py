@@ -16,13 +16,19 @@ def test_versions_lists_the_whole_stack() -> None:
     assert versions.version("no-such-distribution-xyz") is None
 
 
-def test_installed_checks_never_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("error", [ValueError, ImportError, ModuleNotFoundError])
+def test_installed_checks_never_raise(
+    monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
     assert versions.plugin_available() is (
         importlib.util.find_spec("axo_helper.plugin") is not None
     )
 
+    # A half-removed install: find_spec raises instead of returning None, as validate's
+    # own axolotl check expects too.
     def broken(name: str) -> None:
-        raise ValueError(name)
+        raise error(name)
 
     monkeypatch.setattr(importlib.util, "find_spec", broken)
     assert versions.axolotl_installed() is False
+    assert versions.plugin_available() is False

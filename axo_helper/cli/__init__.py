@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from axo_helper import __version__
-from axo_helper.errors import EXIT_FAILURE, AxoHelperError
+from axo_helper.errors import EXIT_FAILURE, AxoHelperError, Interrupted
 
 # name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
@@ -80,7 +80,7 @@ class LazyGroup(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            ctx.exit(Interrupted.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from axo_helper.output import emit_json, info, warn
+from axo_helper.rundir import EXPORT_VARIANTS, MODELFILE
 
 
 @click.command()
@@ -16,7 +17,7 @@ from axo_helper.output import emit_json, info, warn
     "--variant",
     "variants",
     multiple=True,
-    type=click.Choice(["adapter", "merged"]),
+    type=click.Choice(list(EXPORT_VARIANTS)),
     help="Export only this variant (repeatable). Default: adapter and merged.",
 )
 @click.option(
@@ -39,10 +40,9 @@ def export(
     The export is checked against its manifest (sizes and sha256) after writing.
     """
     from axo_helper.export.exporter import export_run
-    from axo_helper.export.layout import VARIANTS
 
     result = export_run(
-        run_dir, force=force, variants=variants or VARIANTS, max_shard_size=max_shard_size
+        run_dir, force=force, variants=variants or EXPORT_VARIANTS, max_shard_size=max_shard_size
     )
     for w in result.warnings:
         warn(w)
@@ -52,7 +52,7 @@ def export(
     for v in result.variants:
         state = "written" if v in result.built else "kept (already exported)"
         click.echo(f"{v + '/':9} {result.run_dir / v}  {state}")
-    click.echo(f"{'Modelfile':9} {result.modelfile}")
+    click.echo(f"{MODELFILE:9} {result.modelfile}")
     total = sum(f.size for f in result.files)
     click.echo(
         f"{'manifest':9} {result.manifest}  {len(result.files)} files, "

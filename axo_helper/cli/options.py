@@ -125,13 +125,11 @@ def plan_options(func: F | None = None, *, model_required: bool = True) -> Any:
     return decorate(func) if func is not None else decorate
 
 
-def plan_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
-    """The planning options out of a command's keyword arguments."""
-    return {name: opts[name] for name in PLAN_OPTION_NAMES if name in opts}
-
-
 def plan_request(opts: dict[str, Any], **extra: Any) -> PlanRequest:
-    """The planning options of a command as a PlanRequest (`extra`: other fields)."""
+    """The planning options of a command as a PlanRequest (`extra`: other fields).
+
+    The one place the shared options become a request: plan, render and run.
+    """
     from axo_helper.core import PlanRequest
 
-    return PlanRequest(**plan_kwargs(opts), **extra)
+    return PlanRequest(**{n: opts[n] for n in PLAN_OPTION_NAMES if n in opts}, **extra)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from axo_helper.cli.options import plan_kwargs, plan_options
+from axo_helper.cli.options import plan_options, plan_request
 
 
 @click.command()
@@ -50,7 +50,7 @@ def render(output: Path, output_dir: str | None, force: bool, **opts: Any) -> No
     from axo_helper.core import make_plan
     from axo_helper.output import info, warn
 
-    plan = make_plan(**plan_kwargs(opts))
+    plan = make_plan(plan_request(opts))
     target = output.expanduser().resolve()
     s = plan.setup
     ds_path = None

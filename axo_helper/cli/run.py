@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from axo_helper.cli.options import plan_kwargs, plan_options
+from axo_helper.cli.options import plan_options, plan_request
 
 
 @click.command()
@@ -91,12 +91,13 @@ def run(
     """
     from axo_helper.output import emit_json
     from axo_helper.progress import ProgressDisplay
-    from axo_helper.run import RunRequest, start_run
+    from axo_helper.run.request import RunRequest
+    from axo_helper.run.start import start_run
 
-    kwargs = plan_kwargs(opts)
-    planned = bool(kwargs.get("model"))
+    # Without --model the planning options only say which GPU --config/--resume is for.
+    planned = bool(opts.get("model"))
     req = RunRequest(
-        plan_kwargs=kwargs if planned else None,
+        plan=plan_request(opts) if planned else None,
         config=config,
         resume=resume,
         output_dir=output_dir,
@@ -104,8 +105,8 @@ def run(
         dry_run=dry_run,
         max_steps=max_steps,
         fit=fit,
-        gpu=kwargs.get("gpu") or "auto",
-        nodes=kwargs.get("nodes") or 1,
+        gpu=opts.get("gpu") or "auto",
+        nodes=opts.get("nodes") or 1,
         node_rank=node_rank,
         master_addr=master_addr,
         master_port=master_port,

@@ -27,11 +27,8 @@ from axo_helper.config.reasons import (
 from axo_helper.config.templating import comment_text
 from axo_helper.dataset import axolotl_dataset_entry
 from axo_helper.errors import ConfigError
+from axo_helper.rundir import PLUGIN, PLUGIN_PREDICTED_KEY, PLUGIN_RUN_DIR_KEY
 from axo_helper.specs import ConfigSettings, DataSpec, ModelSpec, Plan, Setting
-
-PLUGIN = "axo_helper.plugin.AxoHelperPlugin"
-PLUGIN_RUN_DIR_KEY = "axo_helper_run_dir"
-PLUGIN_PREDICTED_KEY = "axo_helper_predicted_gib"
 
 _DS_TYPE_BY_FORMAT = {
     "jsonl": "json",

@@ -33,20 +33,25 @@ The package, in the order an export runs:
   ollama      the Modelfile's facts: FROM, chat format, Go template, stops
   manifest    manifest.json and verify_export
   files       checksums, permissions, fsync, the lock, atomic publish, sizes
-  layout      the file names and defaults; result: ExportResult; versions: versions()
+  defaults    the manifest version and shard size; result: ExportResult
+
+The file names (adapter/, merged/, Modelfile, manifest.json, .export.lock) are the run
+directory's, owned by axo_helper/rundir.py; the versions come from axo_helper/versions.py.
 """
 
 from __future__ import annotations
 
 from axo_helper.export.card import card_context, model_card
 from axo_helper.export.check import AdapterMismatchError, check_adapter_matches_base
+from axo_helper.export.defaults import DEFAULT_MAX_SHARD_SIZE
 from axo_helper.export.exporter import export_run
 from axo_helper.export.files import parse_size, sha256_file
-from axo_helper.export.layout import DEFAULT_MAX_SHARD_SIZE, MANIFEST, MODELFILE, VARIANTS
 from axo_helper.export.manifest import verify_export
 from axo_helper.export.ollama import chat_format, modelfile, modelfile_context
 from axo_helper.export.result import ExportedFile, ExportResult
 from axo_helper.export.source import RunInfo, load_run
+from axo_helper.rundir import EXPORT_VARIANTS as VARIANTS
+from axo_helper.rundir import MANIFEST, MODELFILE
 
 __all__ = [
     "DEFAULT_MAX_SHARD_SIZE",

@@ -10,7 +10,8 @@ from typing import Any
 from axo_helper import __version__
 from axo_helper.config.read import target_dtype
 from axo_helper.config.templating import render_template
-from axo_helper.export.source import RunInfo, plan_obj
+from axo_helper.export.source import RunInfo
+from axo_helper.rundir import ADAPTER, data_rows, plan_object
 
 # vLLM's --max-lora-rank default: the serve command names the rank only above it.
 VLLM_DEFAULT_MAX_LORA_RANK = 16
@@ -69,7 +70,7 @@ def _setup(cfg: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _max_lora_rank(cfg: Mapping[str, Any], variant: str, lora_r: int | None) -> int | None:
-    if variant != "adapter":
+    if variant != ADAPTER:
         return None
     rank = int(cfg.get("lora_r") or lora_r or VLLM_DEFAULT_MAX_LORA_RANK)
     return rank if rank > VLLM_DEFAULT_MAX_LORA_RANK else None
@@ -81,8 +82,9 @@ def card_context(info: RunInfo, variant: str, *, lora_r: int | None = None) -> d
     Setup rows that do not apply are None (the template leaves them out); metrics that
     were not recorded read "n/a".
     """
-    cfg, plan, m = info.config, plan_obj(info.plan), info.metrics or {}
-    data = plan.get("data") if isinstance(plan.get("data"), dict) else None
+    # A --config run has no plan object: its rows read as not recorded.
+    cfg, plan, m = info.config, plan_object(info.record) or {}, info.metrics or {}
+    rows = data_rows(info.record)
     tokens = plan.get("tokens_per_epoch")
     return {
         "name": info.run_dir.name,
@@ -95,7 +97,7 @@ def card_context(info: RunInfo, variant: str, *, lora_r: int | None = None) -> d
             for d in cfg.get("datasets") or []
             if isinstance(d, dict)
         ],
-        "rows": _fmt(data.get("rows")) if data else None,
+        "rows": _fmt(rows) if rows is not None else None,
         "tokens_per_epoch": f"{tokens:,}" if tokens else None,
         "setup": _setup(cfg, plan),
         "lora": _lora(cfg, lora_r) if info.method != "full" else None,

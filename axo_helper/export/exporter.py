@@ -14,6 +14,7 @@ from axo_helper.errors import AxoHelperError, ExportUsageError, OutputExistsErro
 from axo_helper.export import deps
 from axo_helper.export.card import model_card
 from axo_helper.export.check import check_adapter_matches_base
+from axo_helper.export.defaults import DEFAULT_MAX_SHARD_SIZE
 from axo_helper.export.files import (
     clean_stale,
     export_lock,
@@ -23,30 +24,30 @@ from axo_helper.export.files import (
     shareable,
     temp_dir_for,
 )
-from axo_helper.export.layout import DEFAULT_MAX_SHARD_SIZE, MANIFEST, MODELFILE, VARIANTS
 from axo_helper.export.manifest import files_of, previous_merge, verify_export, write_manifest
 from axo_helper.export.ollama import modelfile
 from axo_helper.export.result import ExportResult
 from axo_helper.export.source import RunInfo, adapter_source, base_dir, load_run
 from axo_helper.export.variants import build_adapter, build_merged
+from axo_helper.rundir import ADAPTER, EXPORT_VARIANTS, MANIFEST, MERGED, MODELFILE, RunDir
 
 
 def _chosen_variants(variants: Iterable[str]) -> tuple[str, ...]:
     wanted = tuple(dict.fromkeys(variants))
-    unknown = [v for v in wanted if v not in VARIANTS]
+    unknown = [v for v in wanted if v not in EXPORT_VARIANTS]
     if unknown or not wanted:
         raise ExportUsageError(
             f"unknown export variant(s) {unknown}" if unknown else "no export variant chosen",
-            hint=f"choose from {', '.join(VARIANTS)}",
+            hint=f"choose from {', '.join(EXPORT_VARIANTS)}",
         )
     return wanted
 
 
 def _for_method(wanted: tuple[str, ...], method: str) -> tuple[str, ...]:
     """A full fine-tune has no adapter: drop it, or refuse when it was all that was asked."""
-    if method != "full" or "adapter" not in wanted:
+    if method != "full" or ADAPTER not in wanted:
         return wanted
-    wanted = tuple(v for v in wanted if v != "adapter")
+    wanted = tuple(v for v in wanted if v != ADAPTER)
     if not wanted:
         raise ExportUsageError(
             "a full fine-tune has no adapter to export", hint="export merged/ instead"
@@ -56,12 +57,9 @@ def _for_method(wanted: tuple[str, ...], method: str) -> tuple[str, ...]:
 
 def _to_build(run_dir: Path, wanted: tuple[str, ...], force: bool) -> list[str]:
     """The variants to build; refuses a complete export without force."""
+    run = RunDir(run_dir)
     present = [v for v in wanted if (run_dir / v).is_dir()]
-    complete = (
-        len(present) == len(wanted)
-        and (run_dir / MANIFEST).is_file()
-        and (run_dir / MODELFILE).is_file()
-    )
+    complete = len(present) == len(wanted) and run.manifest.is_file() and run.modelfile.is_file()
     if complete and not force:
         raise OutputExistsError(
             f"{run_dir} already has a complete export ({', '.join(f'{v}/' for v in wanted)}, "
@@ -73,10 +71,10 @@ def _to_build(run_dir: Path, wanted: tuple[str, ...], force: bool) -> list[str]:
 
 def _require_packages(info: RunInfo, todo: Sequence[str], adapter: Path | None) -> None:
     """Refuse, before anything is written, a variant whose packages are not installed."""
-    if "merged" in todo:
+    if MERGED in todo:
         also = None if info.method == "full" else "or export only the adapter (--variant adapter)"
         deps.require("exporting merged/", deps.MERGE_MODULES[info.method], also=also)
-    if "adapter" in todo and adapter and not (adapter / "adapter_model.safetensors").is_file():
+    if ADAPTER in todo and adapter and not (adapter / "adapter_model.safetensors").is_file():
         deps.require("converting adapter_model.bin for adapter/", deps.BIN_ADAPTER_MODULES)
 
 
@@ -88,7 +86,7 @@ def _preflight(info: RunInfo, todo: Sequence[str]) -> tuple[list[str], int | Non
     adapter = adapter_source(info)
     _require_packages(info, todo, adapter)
     warnings: list[str] = []
-    if "merged" in todo:
+    if MERGED in todo:
         # Check before building anything: a wrong base must not cost a merge.
         warnings = check_adapter_matches_base(adapter, base_dir(info), info.base_model)
     acfg = read_json(adapter / "adapter_config.json") or {}
@@ -102,7 +100,7 @@ def _build(info: RunInfo, variant: str, lora_r: int | None, shard_bytes: int) ->
     details: dict[str, Any] = {}
     try:
         card = model_card(info, variant, lora_r=lora_r)
-        if variant == "adapter":
+        if variant == ADAPTER:
             build_adapter(info, tmp, card)
         else:
             details = build_merged(info, tmp, card, max_shard_size=shard_bytes)
@@ -126,7 +124,7 @@ def export_run(
     run_dir: Path,
     *,
     force: bool = False,
-    variants: Iterable[str] = VARIANTS,
+    variants: Iterable[str] = EXPORT_VARIANTS,
     max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
     verify: bool = True,
 ) -> ExportResult:
@@ -140,6 +138,7 @@ def export_run(
     shard_bytes = parse_size(max_shard_size)
     info = load_run(Path(run_dir))
     run_dir = info.run_dir
+    modelfile_path = RunDir(run_dir).modelfile
     wanted = _for_method(wanted, info.method)
 
     with export_lock(run_dir):
@@ -150,10 +149,10 @@ def export_run(
         merge_details: dict[str, Any] = {}
         for v in todo:
             merge_details = _build(info, v, lora_r, shard_bytes) or merge_details
-        exported = [v for v in VARIANTS if (run_dir / v).is_dir() and v in wanted]
-        text = modelfile(info, merged="merged" in exported, adapter="adapter" in exported)
-        atomic_write_text(run_dir / MODELFILE, text)
-        shareable(run_dir / MODELFILE)
+        exported = [v for v in EXPORT_VARIANTS if (run_dir / v).is_dir() and v in wanted]
+        text = modelfile(info, merged=MERGED in exported, adapter=ADAPTER in exported)
+        atomic_write_text(modelfile_path, text)
+        shareable(modelfile_path)
         files = files_of(run_dir, [*exported, MODELFILE])
         merge_details = merge_details or previous_merge(run_dir)
         manifest = write_manifest(info, exported, files, merge_details)
@@ -165,7 +164,7 @@ def export_run(
         method=info.method,
         built=tuple(todo),
         kept=kept,
-        modelfile=run_dir / MODELFILE,
+        modelfile=modelfile_path,
         manifest=manifest,
         files=tuple(files),
         merge=merge_details,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper.errors import AxoHelperError, ExportUsageError
-from axo_helper.export.layout import LOCK_FILE, VARIANTS
+from axo_helper.rundir import EXPORT_VARIANTS, RunDir
 
 
 def read_json(path: Path) -> Any:
@@ -97,7 +97,7 @@ def export_lock(run_dir: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows: no advisory locks, run unguarded
         yield
         return
-    with (run_dir / LOCK_FILE).open("a") as fh:
+    with RunDir(run_dir).export_lock.open("a") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -118,7 +118,7 @@ def temp_dir_for(final: Path) -> Path:
 
 def clean_stale(run_dir: Path) -> None:
     """Remove what a killed export left: hidden .<variant>.tmp-* / .old-* directories."""
-    for v in VARIANTS:
+    for v in EXPORT_VARIANTS:
         for stale in [*run_dir.glob(f".{v}.tmp-*"), *run_dir.glob(f".{v}.old-*")]:
             shutil.rmtree(stale, ignore_errors=True)
 

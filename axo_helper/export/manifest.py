@@ -1,5 +1,5 @@
-"""manifest.json: every exported file with its size and sha256, the versions, plan and
-metrics; written last, and checked again by verify_export.
+"""manifest.json: every exported file with its size and sha256, the versions, the run
+record (plan.json) and metrics; written last, and checked again by verify_export.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper.atomic import atomic_write_text
+from axo_helper.export.defaults import MANIFEST_VERSION
 from axo_helper.export.files import read_json, sha256_file, shareable
-from axo_helper.export.layout import MANIFEST, MANIFEST_VERSION
 from axo_helper.export.result import ExportedFile
 from axo_helper.export.source import RunInfo
-from axo_helper.export.versions import versions
+from axo_helper.rundir import RunDir
+from axo_helper.versions import versions
 
 
 def files_of(run_dir: Path, names: Iterable[str]) -> list[ExportedFile]:
@@ -37,7 +38,7 @@ def files_of(run_dir: Path, names: Iterable[str]) -> list[ExportedFile]:
 
 def previous_merge(run_dir: Path) -> dict[str, Any]:
     """The merge details an earlier export recorded (kept when merged/ is not rebuilt)."""
-    previous = read_json(run_dir / MANIFEST)
+    previous = read_json(RunDir(run_dir).manifest)
     if isinstance(previous, dict):
         return previous.get("merge") or {}
     return {}
@@ -60,10 +61,10 @@ def write_manifest(
         "files": [f.__dict__ for f in files],
         "versions": versions(),
         "merge": merge,
-        "plan": info.plan,
+        "plan": info.record,
         "metrics": info.metrics,
     }
-    path = info.run_dir / MANIFEST
+    path = RunDir(info.run_dir).manifest
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
     shareable(path)
     return path
@@ -72,9 +73,10 @@ def write_manifest(
 def verify_export(run_dir: Path) -> list[str]:
     """Problems with an export (missing, resized or changed files); [] when it verifies."""
     run_dir = Path(run_dir)
-    manifest = read_json(run_dir / MANIFEST)
+    manifest_path = RunDir(run_dir).manifest
+    manifest = read_json(manifest_path)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
-        return [f"{run_dir / MANIFEST} is missing or unreadable"]
+        return [f"{manifest_path} is missing or unreadable"]
     problems = []
     for entry in manifest["files"]:
         path = run_dir / str(entry.get("path"))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper.errors import AxoHelperError, MissingExtraError
-from axo_helper.export.versions import package_version
+from axo_helper.versions import version
 
 # (modules bitsandbytes made Linear4bit, all modules with a weight)
 QuantizedModules = tuple[set[str], set[str]]
@@ -168,7 +168,7 @@ def merge_lora(
             trust_remote_code=bool(cfg.get("trust_remote_code")),
         )
     return {
-        "tool": f"axolotl {package_version('axolotl')} merge_lora_sharded_efficient",
+        "tool": f"axolotl {version('axolotl')} merge_lora_sharded_efficient",
         "device": device,
         "nf4_round_trip": _nf4_round_trip(qlora, modules),
     }

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axo_helper.export.layout import VARIANTS
+from axo_helper.rundir import EXPORT_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ExportResult:
 
     @property
     def variants(self) -> tuple[str, ...]:
-        return tuple(v for v in VARIANTS if v in self.built or v in self.kept)
+        return tuple(v for v in EXPORT_VARIANTS if v in self.built or v in self.kept)
 
     def to_json(self) -> dict[str, Any]:
         return {

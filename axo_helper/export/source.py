@@ -1,5 +1,8 @@
 """What export reads from a run directory: axolotl.yml, plan.json, metrics.json,
 Axolotl's output_dir and the adapter in it, and where the base model is.
+
+The file names and the reading of plan.json are axo_helper/rundir.py's; this module
+only decides what export does when one of them is missing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import yaml
 
 from axo_helper.errors import AxoHelperError, ConfigError, ExportUsageError, MissingExtraError
 from axo_helper.export.files import read_json
+from axo_helper.rundir import RunDir
 
 _NOT_A_RUN_HINT = "pass the directory `axo-helper run` created (runs/NAME)"
 
@@ -26,7 +30,7 @@ class RunInfo:
     output_dir: Path  # Axolotl's output_dir
     base_model: str
     method: str
-    plan: Any  # plan.json, or None
+    record: dict[str, Any] | None  # plan.json, the run record (rundir.py), or None
     metrics: dict[str, Any] | None  # metrics.json (the plugin), or None
 
 
@@ -41,7 +45,7 @@ def resolve_output_dir(run_dir: Path, cfg: Mapping[str, Any]) -> Path:
     if raw:
         p = Path(str(raw)).expanduser()
         candidates += [p] if p.is_absolute() else [run_dir / p, Path.cwd() / p]
-    candidates.append(run_dir / "output")
+    candidates.append(RunDir(run_dir).output)
     for c in candidates:
         if c.is_dir():
             return c
@@ -51,11 +55,12 @@ def resolve_output_dir(run_dir: Path, cfg: Mapping[str, Any]) -> Path:
     )
 
 
-def _read_config(run_dir: Path) -> dict[str, Any]:
-    cfg_path = run_dir / "axolotl.yml"
+def _read_config(run: RunDir) -> dict[str, Any]:
+    cfg_path = run.config
     if not cfg_path.is_file():
         raise ConfigError(
-            f"{run_dir} has no axolotl.yml, so it is not a run directory", hint=_NOT_A_RUN_HINT
+            f"{run.path} has no {cfg_path.name}, so it is not a run directory",
+            hint=_NOT_A_RUN_HINT,
         )
     try:
         cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
@@ -67,36 +72,23 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
 
 
 def load_run(run_dir: Path) -> RunInfo:
+    """The run directory `run` wrote, read; refuses one without axolotl.yml or output."""
     from axo_helper.config.read import method_of
 
-    run_dir = Path(run_dir).expanduser().resolve()
-    if not run_dir.is_dir():
-        raise ExportUsageError(f"run directory {run_dir} does not exist", hint=_NOT_A_RUN_HINT)
-    cfg = _read_config(run_dir)
-    metrics = read_json(run_dir / "metrics.json")
+    run = RunDir(Path(run_dir).expanduser().resolve())
+    if not run.path.is_dir():
+        raise ExportUsageError(f"run directory {run.path} does not exist", hint=_NOT_A_RUN_HINT)
+    cfg = _read_config(run)
+    metrics = read_json(run.metrics_summary)
     return RunInfo(
-        run_dir=run_dir,
+        run_dir=run.path,
         config=cfg,
-        output_dir=resolve_output_dir(run_dir, cfg),
+        output_dir=resolve_output_dir(run.path, cfg),
         base_model=str(cfg["base_model"]),
         method=method_of(cfg),
-        plan=read_json(run_dir / "plan.json"),
+        record=run.read_plan_record(),
         metrics=metrics if isinstance(metrics, dict) else None,
     )
-
-
-def plan_obj(plan: Any) -> dict[str, Any]:
-    """The Plan's --json object inside plan.json, wherever `run` nested it."""
-    if isinstance(plan, dict):
-        if "method" in plan and "memory" in plan:
-            return plan
-        for key in ("plan", "final"):
-            if isinstance(plan.get(key), dict):
-                return plan_obj(plan[key])
-        attempts = plan.get("attempts")
-        if isinstance(attempts, list) and attempts:
-            return plan_obj(attempts[-1])
-    return {}
 
 
 def _checkpoint_step(path: Path) -> int:

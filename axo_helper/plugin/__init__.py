@@ -12,15 +12,15 @@ runs only). See docs/plugin.md for the file formats.
     recorder.py    MetricsRecorder: metrics.jsonl lines and the metrics.json summary
     tokens.py      TokenCounter: non-padding training tokens, by a forward pre-hook
     device.py      rank, world size, device name, peak memory (CUDA or process RSS)
-    prediction.py  the predicted GiB: config, plan.json, else memory.estimate
+    prediction.py  the predicted GiB: config, plan.json (rundir.predicted_gib), else estimate
     calibrate.py   record_calibration: the calibration row of a finished GPU run
 
-The names below are re-exported because Axolotl and the entry point in pyproject.toml
-import them from `axo_helper.plugin` by dotted name.
+The plugin classes are re-exported because Axolotl and the entry point in pyproject.toml
+import them from `axo_helper.plugin` by dotted name. The metrics file names are the run
+directory's: axo_helper/rundir.py owns them.
 """
 
 from axo_helper.plugin.args import AxoHelperArgs
 from axo_helper.plugin.hooks import AxoHelperPlugin
-from axo_helper.plugin.recorder import METRICS_STREAM, METRICS_SUMMARY
 
-__all__ = ["METRICS_STREAM", "METRICS_SUMMARY", "AxoHelperArgs", "AxoHelperPlugin"]
+__all__ = ["AxoHelperArgs", "AxoHelperPlugin"]

@@ -2,7 +2,7 @@
 
 `MetricsRecorder` is free of torch and the Trainer so it can be tested directly;
 `callback.MetricsCallback` feeds it. The file names are the run directory's
-(docs/plugin.md describes both formats).
+(axo_helper/rundir.py; docs/plugin.md describes both formats).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from typing import Any
 
 from axo_helper.atomic import atomic_write_text
 from axo_helper.plugin.device import peak_memory
+from axo_helper.rundir import RunDir
 
-METRICS_STREAM = "metrics.jsonl"
-METRICS_SUMMARY = "metrics.json"
 METRICS_VERSION = 1
 
 
@@ -65,7 +64,7 @@ class MetricsRecorder:
         # Open, write one line, close: each line is complete on disk before the next
         # step, so `run` (tailing the file) never sees half a record.
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with (self.run_dir / METRICS_STREAM).open("a", encoding="utf-8") as fh:
+        with RunDir(self.run_dir).metrics_stream.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, separators=(",", ":")) + "\n")
             fh.flush()
 
@@ -173,5 +172,6 @@ class MetricsRecorder:
         summary = self.summary()
         summary.update(extra or {})
         self._append({"event": "end", "time": summary["finished_at"], "steps": summary["steps"]})
-        atomic_write_text(self.run_dir / METRICS_SUMMARY, json.dumps(summary, indent=2) + "\n")
+        summary_path = RunDir(self.run_dir).metrics_summary
+        atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
         return summary

@@ -7,27 +7,20 @@
     preprocess.py  axolotl preprocess, and what a dataset failure says
     attempts.py    training attempts and the retry after CUDA OOM
     resume.py      --resume RUN_DIR
-    batch.py       the next smaller micro batch (OOM) and the one that fits (--fit)
+    batch.py       the micro batch --fit picks (the rule itself: axo_helper/fit.py)
     logscan.py     OOM and error lines in a child's output
     configedit.py  rewriting top-level keys of a YAML config, keeping its comments
+                   (reading a config's values: axo_helper/config/read.py)
     context.py     one run's state: request, run directory, record, hardware, model
 
 Torch, transformers and Axolotl are never imported in this process: Axolotl runs as
 a child, started only through axo_helper.launch.run_launch.
 """
 
-from axo_helper.run.request import (
-    DEFAULT_MAX_ATTEMPTS,
-    EXIT_INTERRUPTED,
-    Attempt,
-    RunRequest,
-    RunResult,
-)
+from axo_helper.run.request import Attempt, RunRequest, RunResult
 from axo_helper.run.start import start_run
 
 __all__ = [
-    "DEFAULT_MAX_ATTEMPTS",
-    "EXIT_INTERRUPTED",
     "Attempt",
     "RunRequest",
     "RunResult",

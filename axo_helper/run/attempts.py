@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper import launch as launch_mod
-from axo_helper.errors import EXIT_FAILURE
+from axo_helper.config.read import batch_of
+from axo_helper.errors import EXIT_FAILURE, EXIT_INTERRUPTED
+from axo_helper.fit import smaller_batch
 from axo_helper.launch import LaunchTarget
-from axo_helper.run import batch as batch_mod
-from axo_helper.run.configedit import batch_of, set_top_level
+from axo_helper.run.configedit import set_top_level
 from axo_helper.run.context import RunContext
 from axo_helper.run.logscan import error_summary, line_is_oom, looks_like_oom
-from axo_helper.run.request import EXIT_INTERRUPTED, Attempt, RunResult
+from axo_helper.run.request import Attempt, RunResult
 from axo_helper.rundir import latest_checkpoint
 
 
@@ -175,7 +176,7 @@ def _out_of_memory(run: RunContext, result: RunResult, rc: int) -> RunResult:
 def _after_oom(attempt: Attempt, cfg: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The config change for the next attempt after an OOM, and how to say it ("" if none)."""
     mb, ga = attempt.micro_batch_size, attempt.gradient_accumulation_steps
-    nxt = batch_mod.smaller_batch(mb, ga)
+    nxt = smaller_batch(mb, ga)
     if nxt is not None:
         new: dict[str, Any] = {"micro_batch_size": nxt[0]}
         if "gradient_accumulation_steps" in cfg or "batch_size" not in cfg:

@@ -1,4 +1,7 @@
-"""Reading and rewriting an Axolotl config as `run` needs it, keeping the user's layout."""
+"""Rewriting top-level keys of an Axolotl config as `run` needs it, keeping the user's layout.
+
+Reading a config's values (batch_of, setup_from_config) is axo_helper/config/read.py's.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,7 @@ from typing import Any
 
 import yaml
 
-
-def _yaml_value(value: Any) -> str:
-    from axo_helper.render import yaml_value
-
-    return yaml_value(value)
+from axo_helper.config.templating import yaml_value
 
 
 def _replace_line(lines: list[str], key: str, new_line: str) -> None:
@@ -47,7 +46,7 @@ def set_top_level(text: str, changes: Mapping[str, Any], note: str) -> str:
     original = yaml.safe_load(text) or {}
     lines = text.splitlines()
     for key, value in changes.items():
-        _replace_line(lines, key, f"{key}: {_yaml_value(value)}  # {note}")
+        _replace_line(lines, key, f"{key}: {yaml_value(value)}  # {note}")
     result = "\n".join(lines) + "\n"
     expected = {**original, **changes}
     try:
@@ -85,22 +84,3 @@ def inputs_are_local(cfg: Mapping[str, Any], cwd: Path) -> bool:
         if not isinstance(entry, Mapping) or not local(entry.get("path")):
             return False
     return True
-
-
-def batch_of(cfg: Mapping[str, Any]) -> tuple[int, int]:
-    """(micro_batch_size, gradient_accumulation_steps) as Axolotl will use them."""
-
-    def positive(key: str) -> int | None:
-        value = cfg.get(key)
-        return (
-            int(value)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0
-            else None
-        )
-
-    mb = positive("micro_batch_size") or 1
-    ga = positive("gradient_accumulation_steps")
-    if ga is None:
-        bs = positive("batch_size")
-        ga = max(1, bs // mb) if bs else 1
-    return mb, ga

@@ -38,7 +38,7 @@ class RunContext:
         self.record: dict[str, Any] = {}
         self.attempts: list[Attempt] = []
         self.warnings: list[str] = []
-        self.hardware: Hardware | None = None
+        self.hardware: Hardware | None = req.hardware
         self.model_spec: ModelSpec | None = None
         self._model_looked_up = False
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from axo_helper import versions as versions_mod
+from axo_helper.config.read import batch_of
 from axo_helper.errors import AxoHelperError, ConfigError, UsageError
 from axo_helper.launch import LaunchTarget
 from axo_helper.run import batch as batch_mod
-from axo_helper.run.configedit import batch_of, inputs_are_local, set_top_level
+from axo_helper.run.configedit import inputs_are_local, set_top_level
 from axo_helper.run.context import RunContext
 from axo_helper.run.record import config_entries, plan_entries
 from axo_helper.rundir import PLUGIN, PLUGIN_RUN_DIR_KEY, RunDir, default_run_dir
@@ -41,13 +42,12 @@ def from_plan(run: RunContext) -> Prepared:
     from axo_helper.core import make_plan
     from axo_helper.launch import target_of
 
-    kwargs = dict(run.req.plan_kwargs or {})
-    if not kwargs.get("model"):
+    request = run.req.plan
+    if request is None or not request.model:
         raise UsageError("--model is required (or pass --config FILE or --resume RUN_DIR)")
-    if not kwargs.get("data"):
+    if not request.data:
         raise UsageError("run needs --data PATH: the dataset to train on")
-    kwargs.setdefault("allow_cpu", run.req.allow_cpu)
-    plan = make_plan(**kwargs)
+    plan = make_plan(request, hardware=run.hardware)
     for message in plan.warnings:
         run.warn(message)
     run.hardware = plan.hardware
@@ -64,14 +64,13 @@ def from_plan(run: RunContext) -> Prepared:
 
 def _render(run: RunContext, plan: Plan) -> tuple[str, dict[str, Any], str | None]:
     """The plan as Axolotl YAML with every path absolute inside the run directory."""
-    from axo_helper.render import render_plan
+    from axo_helper.config.build import deepspeed_filename
+    from axo_helper.config.render import render_plan
 
     absolute = RunDir(run.run_dir.resolve())
     abs_dir = absolute.path
     ds_path = None
     if plan.setup.distributed in ("zero1", "zero2", "zero3"):
-        from axo_helper.render import deepspeed_filename
-
         # Absolute: Axolotl resolves `deepspeed:` against its working directory.
         ds_path = str(abs_dir / deepspeed_filename(plan.setup.distributed, plan.setup.cpu_offload))
     overrides = dict(run.req.overrides)
@@ -142,6 +141,8 @@ def _config_hardware(run: RunContext) -> Hardware | None:
     """--gpu for the fit check, resolved once; None (with a warning) when it cannot be."""
     from axo_helper import hardware as hardware_mod
 
+    if run.hardware is not None:  # the caller resolved it (RunRequest.hardware)
+        return run.hardware
     try:
         return hardware_mod.resolve(run.req.gpu, nodes=run.req.nodes, allow_cpu=True)
     except AxoHelperError as exc:
@@ -183,8 +184,7 @@ def _fit_changes(
             "(pass --fit to lower micro_batch_size and keep the effective batch)"
         )
         return {}, []
-    assert run.hardware is not None  # memory was checked against it
-    fitted = batch_mod.fit(cfg, run.hardware, run.model_spec)
+    fitted = batch_mod.fit(cfg, memory)
     if fitted is None:
         run.warn(f"--fit: {memory.summary()}; no smaller micro batch fits, running as written")
         return {}, []

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper import launch as launch_mod
-from axo_helper.errors import AxoHelperError, DatasetError
+from axo_helper.errors import AxoHelperError, DatasetError, Interrupted
 from axo_helper.launch import LaunchSpec
 from axo_helper.run.context import RunContext
 from axo_helper.run.logscan import error_summary
-from axo_helper.run.request import EXIT_INTERRUPTED
 
 
 def preprocess(run: RunContext, spec: LaunchSpec, cfg: Mapping[str, Any]) -> None:
@@ -24,7 +23,7 @@ def preprocess(run: RunContext, spec: LaunchSpec, cfg: Mapping[str, Any]) -> Non
     run.record["preprocess_seconds"] = round(time.monotonic() - started, 1)
     if launch_mod.interrupted():
         run.save_record(status="interrupted")
-        raise AxoHelperError("interrupted while preprocessing", exit_code=EXIT_INTERRUPTED)
+        raise Interrupted("interrupted while preprocessing")
     if rc == 0:
         return
     summary = error_summary(list(tail)) or f"exit code {rc}"

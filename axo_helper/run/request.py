@@ -7,15 +7,17 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from axo_helper.launch import DEFAULT_MASTER_PORT
 from axo_helper.progress import ProgressState
 from axo_helper.rundir import OUTPUT
 
+if TYPE_CHECKING:
+    from axo_helper.core import PlanRequest
+    from axo_helper.specs import Hardware
+
 DEFAULT_MAX_ATTEMPTS = 3
-# The shell's code for SIGINT; to move to axo_helper/errors.py with the other exit codes.
-EXIT_INTERRUPTED = 130
 
 Status = Literal[
     "dry-run", "prepared", "preprocessing", "running", "finished", "failed", "interrupted"
@@ -24,24 +26,28 @@ Status = Literal[
 
 @dataclass(frozen=True)
 class RunRequest:
-    """Everything `axo-helper run` (and the demo) can ask for."""
+    """Everything `axo-helper run` (and the demo) can ask for.
 
-    plan_kwargs: Mapping[str, Any] | None = None  # core.make_plan's keyword arguments
-    config: Path | None = None  # --config FILE (mutually exclusive with plan_kwargs)
+    `hardware`: `gpu` (or `plan.gpu`) already resolved by the caller, so the run
+    does not detect the GPU again.
+    """
+
+    plan: PlanRequest | None = None  # plan a run (mutually exclusive with config, resume)
+    config: Path | None = None  # --config FILE
     resume: Path | None = None  # --resume RUN_DIR
     output_dir: Path | None = None
     force: bool = False
     dry_run: bool = False
     max_steps: int | None = None
     fit: bool = False
-    gpu: str = "auto"  # --config runs: the hardware to check the fit against
+    gpu: str = "auto"  # --config and --resume: the hardware to check the fit against
+    hardware: Hardware | None = None
     nodes: int = 1
     node_rank: int | None = None
     master_addr: str | None = None
     master_port: int = DEFAULT_MASTER_PORT
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     export: bool = True
-    allow_cpu: bool = False  # plan for CPU when --gpu auto finds no GPU (the demo)
     overrides: Mapping[str, Any] = field(default_factory=dict)  # extra top-level keys
     python: str = sys.executable
     quiet: bool = False

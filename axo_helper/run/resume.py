@@ -38,8 +38,9 @@ def resume(run: RunContext) -> RunResult:
     config_path = run.dir.config
     text = config_path.read_text(encoding="utf-8")
     cfg, _ = parse_config(text, str(config_path))
-    with contextlib.suppress(AxoHelperError):
-        run.hardware = hardware_mod.resolve(req.gpu, nodes=req.nodes, allow_cpu=True)
+    if run.hardware is None:
+        with contextlib.suppress(AxoHelperError):
+            run.hardware = hardware_mod.resolve(req.gpu, nodes=req.nodes, allow_cpu=True)
     changes: dict[str, Any] = {}
     if req.max_steps is not None:
         changes["max_steps"] = req.max_steps

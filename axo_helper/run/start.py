@@ -62,7 +62,7 @@ def start_run(req: RunRequest, display: ProgressDisplay | None = None) -> RunRes
 
 def check_request(req: RunRequest) -> None:
     """The request's own usage errors (exit 2), before anything is looked at."""
-    planned = bool(req.plan_kwargs and req.plan_kwargs.get("model"))
+    planned = bool(req.plan is not None and req.plan.model)
     if planned + (req.config is not None) + (req.resume is not None) > 1:
         raise UsageError("pass only one of --model (plan a run), --config FILE or --resume RUN_DIR")
     if req.max_attempts < 1:

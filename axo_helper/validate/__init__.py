@@ -18,7 +18,7 @@ from errors. The steps, one module each:
 
 from __future__ import annotations
 
-from axo_helper.validate.axolotl import axolotl_available, axolotl_check
+from axo_helper.validate.axolotl import axolotl_check
 from axo_helper.validate.check import validate_file, validate_text
 from axo_helper.validate.lines import LineMap, parse_config
 from axo_helper.validate.memory import budget_gib, memory_check
@@ -30,7 +30,6 @@ __all__ = [
     "LineMap",
     "MemoryCheck",
     "ValidationReport",
-    "axolotl_available",
     "axolotl_check",
     "budget_gib",
     "key_warnings",

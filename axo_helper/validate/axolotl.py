@@ -19,15 +19,6 @@ from axo_helper.validate.lines import KeyPath, LineMap, dotted
 from axo_helper.validate.report import Issue
 
 
-def axolotl_available() -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("axolotl") is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _capabilities(hardware: Hardware | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """Axolotl's GPU capability dicts for the target GPU (not this machine's)."""
     if hardware is None or hardware.gpu is None:

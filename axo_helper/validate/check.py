@@ -8,12 +8,13 @@ from typing import Any
 
 from axo_helper.errors import AxoHelperError, ConfigError, MissingExtraError
 from axo_helper.specs import Hardware, ModelSpec
-from axo_helper.validate.axolotl import axolotl_available, axolotl_check
+from axo_helper.validate.axolotl import axolotl_check
 from axo_helper.validate.files import file_errors
 from axo_helper.validate.lines import LineMap, parse_config
 from axo_helper.validate.memory import memory_check
 from axo_helper.validate.report import Issue, ValidationReport
 from axo_helper.validate.schema import key_warnings, schema_errors
+from axo_helper.versions import axolotl_installed
 
 
 def validate_text(
@@ -54,7 +55,7 @@ def _axolotl_step(
     if not run_axolotl:
         report.axolotl = "skipped (--no-axolotl)"
         return
-    if not axolotl_available():
+    if not axolotl_installed():
         report.axolotl = "skipped: Axolotl is not installed (pip install 'axo-helper[train]')"
         return
     try:

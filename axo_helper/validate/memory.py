@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from axo_helper.errors import ConfigError
+from axo_helper.fit import largest_fit
 from axo_helper.specs import Hardware, ModelSpec, TrainSetup
 from axo_helper.validate.report import MemoryCheck
 
@@ -53,10 +55,6 @@ def _suggest(setup: TrainSetup, budget: float) -> str:
     Each "would fit" is fit.largest_fit, the rule the planner and `run --fit` use, so
     validate never names a micro batch the planner would reject (or the reverse).
     """
-    from dataclasses import replace
-
-    from axo_helper.fit import largest_fit
-
     smaller = largest_fit(
         lambda mb: replace(setup, micro_batch_size=mb), budget, range(1, setup.micro_batch_size)
     )
@@ -76,20 +74,19 @@ def _suggest(setup: TrainSetup, budget: float) -> str:
                 f"gradient_checkpointing: true with micro_batch_size {checkpointed.micro_batch} "
                 "would fit"
             )
+    one = replace(setup, micro_batch_size=1, gradient_checkpointing=True)
     for seq in (setup.sequence_len // 2, setup.sequence_len // 4):
-        if seq < 256:
-            continue
-        shorter = largest_fit(
-            lambda mb, seq=seq: replace(
-                setup, micro_batch_size=mb, gradient_checkpointing=True, sequence_len=seq
-            ),
-            budget,
-            (1,),
-        )
-        if shorter.micro_batch:
+        if seq >= 256 and _fits_at_one(replace(one, sequence_len=seq), budget):
             return f"micro_batch_size 1, gradient checkpointing and sequence_len {seq} would fit"
     if setup.method == "full":
         return "no simple edit fits; try adapter: lora (or qlora), or more GPUs"
     if setup.method == "lora":
         return "no simple edit fits; try adapter: qlora with load_in_4bit: true, or a larger GPU"
     return "no simple edit fits; a larger GPU or several GPUs are needed"
+
+
+def _fits_at_one(setup: TrainSetup, budget: float) -> bool:
+    """Micro batch 1 of `setup` fits, by fit.largest_fit's rule."""
+    return (
+        largest_fit(lambda mb: replace(setup, micro_batch_size=mb), budget, (1,)).micro_batch == 1
+    )

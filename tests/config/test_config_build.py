@@ -146,7 +146,9 @@ def test_moe_qlora_renders_named_targets_that_axolotl_accepts() -> None:
     from axo_helper.validate.check import validate_text
 
     plan = core.make_plan(
-        "a100-80gb", "mistralai/Mixtral-8x7B-v0.1", None, method="qlora", use_calibration=False
+        core.PlanRequest(
+            "a100-80gb", "mistralai/Mixtral-8x7B-v0.1", method="qlora", use_calibration=False
+        )
     )
     plan = replace(plan, data=data_spec("chat_template"))
     cfg = render(plan).config

@@ -23,9 +23,9 @@ from axo_helper import hardware, model, planner
 from axo_helper.config.render import RenderedConfig, render_plan
 from axo_helper.errors import PlanError
 from axo_helper.specs import Hardware, Method, Plan
-from axo_helper.validate.axolotl import axolotl_available
 from axo_helper.validate.lines import LineMap
 from axo_helper.validate.schema import known_keys, load_schema, schema_errors
+from axo_helper.versions import axolotl_installed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,7 +163,7 @@ def test_the_grid_is_big_and_covers_every_strategy() -> None:
 # --------------------------------------------------------------------------- Axolotl
 @pytest.fixture(scope="module")
 def axolotl_check() -> Any:
-    if not axolotl_available():
+    if not axolotl_installed():
         pytest.skip("Axolotl is not installed (the [train] extra); CI runs this")
     from axo_helper.validate.axolotl import axolotl_check as check
 

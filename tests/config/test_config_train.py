@@ -16,20 +16,20 @@ import pytest
 import yaml
 
 from axo_helper.config.render import render_plan, write_config
-from axo_helper.core import make_plan
-from axo_helper.validate.axolotl import axolotl_available
+from axo_helper.core import PlanRequest, make_plan
 from axo_helper.validate.check import validate_file
+from axo_helper.versions import axolotl_installed
 
 
 @pytest.mark.slow
 @pytest.mark.axolotl
 def test_rendered_lora_config_trains_three_steps_on_cpu(tiny_model: Path, tmp_path: Path) -> None:
-    if not axolotl_available():
+    if not axolotl_installed():
         pytest.skip("Axolotl is not installed (the [train] extra)")
     from axo_helper.tinymodel import demo_data_path
 
     data = demo_data_path("qa.jsonl")
-    plan = make_plan("cpu", str(tiny_model), str(data), method="lora")
+    plan = make_plan(PlanRequest("cpu", str(tiny_model), str(data), method="lora"))
     out = tmp_path / "output"
     rendered = render_plan(
         plan,

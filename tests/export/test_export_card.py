@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from fake_runs import planned_record, write_planned_record
 
 from axo_helper import __version__
 from axo_helper.export.card import model_card
-from axo_helper.export.source import RunInfo
+from axo_helper.export.source import RunInfo, load_run
+from axo_helper.rundir import RunDir
 
 
 def card_run(root: Path, **over: Any) -> RunInfo:
@@ -30,15 +32,14 @@ def card_run(root: Path, **over: Any) -> RunInfo:
         "optimizer": "paged_adamw_8bit",
         "bf16": True,
     }
-    plan = {
-        "plan": {
-            "method": "qlora",
-            "memory": {"total_gib": 14.2},
-            "gpu": "NVIDIA A10G 24GB",
-            "data": {"rows": 1800},
-            "tokens_per_epoch": 612345,
-        }
-    }
+    # plan.json as `run` writes it, with the figures this test pins.
+    record = planned_record(
+        rows=1800,
+        method="qlora",
+        memory={"total_gib": 14.2},
+        gpu="NVIDIA A10G 24GB",
+        tokens_per_epoch=612345,
+    )
     metrics = {
         "device": "NVIDIA A10G",
         "world_size": 1,
@@ -49,14 +50,14 @@ def card_run(root: Path, **over: Any) -> RunInfo:
         "step_time_s": {"mean": 1.2345},
         "final_loss": 0.87654,
     }
-    args = {"config": cfg, "plan": plan, "metrics": metrics, **over}
+    args = {"config": cfg, "record": record, "metrics": metrics, **over}
     return RunInfo(
         root / "qa-run",
         args["config"],
         root / "output",
         "org/base-7b",
         "qlora",
-        args["plan"],
+        args["record"],
         args["metrics"],
     )
 
@@ -115,8 +116,29 @@ def test_model_card_shows_base_method_data_metrics_and_peft_loading(tmp_path: Pa
 
 def test_model_card_without_plan_or_metrics_says_so(tmp_path: Path) -> None:
     card = model_card(
-        card_run(tmp_path, config={"base_model": "b"}, plan=None, metrics=None), "merged"
+        card_run(tmp_path, config={"base_model": "b"}, record=None, metrics=None), "merged"
     )
     assert "## Training data\n\n- not recorded\n" in card
     assert "No metrics.json in the run directory" in card
     assert "| micro batch |" not in card and "| precision | fp32/auto |" in card
+
+
+def test_a_run_directory_as_run_writes_it_gives_the_row_count(tmp_path: Path) -> None:
+    """plan.json through run's own writer: rows are inputs.data_rows, not a plan key."""
+    rd = RunDir(tmp_path / "qa-run")
+    rd.output.mkdir(parents=True)
+    rd.config.write_text(yaml.safe_dump({"base_model": "org/base-7b", "adapter": "lora"}))
+    record = write_planned_record(rd.path, rows=321, method="lora")
+    assert "data" not in record["plan"]  # the Plan's object has no rows of its own
+
+    info = load_run(rd.path)
+    assert info.record == record
+    card = model_card(info, "adapter")
+    assert "- rows: 321\n" in card
+    assert f"| planned for | {record['plan']['gpu']} |" in card
+
+
+def test_a_config_run_has_no_row_count(tmp_path: Path) -> None:
+    record = {"source": "config", "plan": None, "inputs": {"model": "b", "data": ["d.jsonl"]}}
+    card = model_card(card_run(tmp_path, config={"base_model": "b"}, record=record), "merged")
+    assert "- rows:" not in card and "| planned for |" not in card

@@ -23,6 +23,7 @@ from fake_runs import (  # noqa: E402  (after the importorskips)
 
 from axo_helper.export.exporter import export_run  # noqa: E402
 from axo_helper.export.manifest import verify_export  # noqa: E402
+from axo_helper.versions import DISTRIBUTIONS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,8 @@ def test_lora_export_merges_within_float_tolerance(tiny_model: Path, tmp_path: P
 
     manifest = json.loads((run / "manifest.json").read_text())
     assert set(manifest["versions"]) >= {"axo-helper", "axolotl", "torch", "transformers", "peft"}
+    # The one list of the stack (axo_helper.versions), the same as plan.json's.
+    assert list(manifest["versions"]) == ["axo-helper", *DISTRIBUTIONS]
     assert manifest["plan"]["memory"]["total_gib"] == 1.5
     assert manifest["metrics"]["tokens_per_s"] == 300.0
     paths = {f["path"] for f in manifest["files"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,10 +13,11 @@ pytest.importorskip("torch")
 pytest.importorskip("axolotl")
 
 from axolotl.utils.dict import DictDefault  # noqa: E402
+from fake_runs import write_planned_record  # noqa: E402
 
 from axo_helper.calibration import CalibrationStore  # noqa: E402
 from axo_helper.plugin.calibrate import record_calibration  # noqa: E402
-from axo_helper.plugin.prediction import plan_json_prediction, predicted_gib  # noqa: E402
+from axo_helper.plugin.prediction import predicted_gib  # noqa: E402
 
 
 def test_calibration_is_recorded_for_gpu_runs_only(tiny_model: Path, tmp_path: Path) -> None:
@@ -57,20 +59,28 @@ def test_calibration_is_recorded_for_gpu_runs_only(tiny_model: Path, tmp_path: P
 
 
 def test_prediction_is_read_from_plan_json(tmp_path: Path) -> None:
-    (tmp_path / "plan.json").write_text(
-        json.dumps(
-            {
-                "memory": {"total_gib": 9.0},  # the first plan's estimate
-                "attempts": [{"memory": {"total_gib": 9.0}}, {"memory": {"total_gib": 7.5}}],
-                "plan": {"memory": {"total_gib": 9.0}},
-            }
-        )
-    )
+    # The first plan's estimate (9.0) at the top and in the plan; after an OOM re-plan
+    # the last attempt's estimate (7.5) is the one this training ran under.
+    record = write_planned_record(tmp_path, memory={"total_gib": 9.0}, attempt_gib=(9.0, 7.5))
+    assert record["memory"]["total_gib"] == record["plan"]["memory"]["total_gib"] == 9.0
     cfg = DictDefault({"axo_helper_run_dir": str(tmp_path)})
     assert predicted_gib(cfg, tmp_path, setup=None) == (7.5, "plan.json")
 
 
-def test_a_missing_or_broken_plan_json_gives_no_prediction(tmp_path: Path) -> None:
-    assert plan_json_prediction(tmp_path) is None
+def test_a_missing_broken_or_unwritten_plan_json_falls_back_to_the_estimate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import axo_helper.memory as memory_mod
+
+    monkeypatch.setattr(memory_mod, "estimate", lambda setup: SimpleNamespace(total_gib=2.5))
+    cfg = DictDefault({"axo_helper_run_dir": str(tmp_path)})
+    assert predicted_gib(cfg, tmp_path, setup=None) == (2.5, "estimate")
     (tmp_path / "plan.json").write_text("{not json")
-    assert plan_json_prediction(tmp_path) is None
+    assert predicted_gib(cfg, tmp_path, setup=None) == (2.5, "estimate")
+    # Keys `run` never writes are not read: no "final", no flat plan object.
+    (tmp_path / "plan.json").write_text(
+        json.dumps({"final": {"memory": {"total_gib": 5.0}}, "method": "lora"})
+    )
+    assert predicted_gib(cfg, tmp_path, setup=None) == (2.5, "estimate")
+    (tmp_path / "plan.json").write_text(json.dumps({"memory": {"total_gib": float("inf")}}))
+    assert predicted_gib(cfg, tmp_path, setup=None) == (2.5, "estimate")

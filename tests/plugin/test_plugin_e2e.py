@@ -20,7 +20,7 @@ pytest.importorskip("axolotl")
 import oom_plugin  # noqa: E402
 
 from axo_helper.calibration import CalibrationStore  # noqa: E402
-from axo_helper.plugin.recorder import METRICS_STREAM, METRICS_SUMMARY  # noqa: E402
+from axo_helper.rundir import METRICS_STREAM, METRICS_SUMMARY  # noqa: E402
 from axo_helper.tinymodel import demo_data_path  # noqa: E402
 
 QA = demo_data_path("qa.jsonl")

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.axolotl
 pytest.importorskip("torch")
 pytest.importorskip("axolotl")
 
-from axo_helper.plugin.recorder import METRICS_STREAM, METRICS_SUMMARY, MetricsRecorder  # noqa: E402
+from axo_helper.plugin.recorder import MetricsRecorder  # noqa: E402
+from axo_helper.rundir import METRICS_STREAM, METRICS_SUMMARY  # noqa: E402
 
 
 def read_stream(run_dir: Path) -> list[dict[str, Any]]:

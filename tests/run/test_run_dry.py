@@ -1,6 +1,7 @@
-"""`run` without training: every path that stops before Axolotl (dry runs, --config, bad input).
+"""`run` without training: planned dry runs and bad input, every path that stops before Axolotl.
 
-The end-to-end runs with real Axolotl are in test_run_e2e.py (marked slow).
+`--config` is in test_run_config.py; the end-to-end runs with real Axolotl are in
+test_run_e2e.py (marked slow).
 """
 
 from __future__ import annotations
@@ -14,18 +15,11 @@ import yaml
 from click.testing import Result
 
 from axo_helper import versions as versions_mod
-from axo_helper.run.configedit import set_top_level
 from axo_helper.tinymodel import demo_data_path
 
 QA = str(demo_data_path("qa.jsonl"))
 LLAMA = "meta-llama/Llama-3.1-8B"
 CLI = Callable[..., Result]
-
-
-@pytest.fixture
-def invoke(cli: CLI) -> CLI:
-    """`axo-helper run ARGS...` through the shared cli fixture."""
-    return lambda *args: cli("run", *args)
 
 
 def test_dry_run_writes_config_and_prints_the_command(invoke: CLI, tmp_path: Path) -> None:
@@ -95,68 +89,6 @@ def test_max_steps_goes_into_the_config(invoke: CLI, tmp_path: Path) -> None:
     assert yaml.safe_load((out / "axolotl.yml").read_text())["max_steps"] == 7
 
 
-# --------------------------------------------------------------------------- --config
-def _rendered(invoke: CLI, tmp_path: Path) -> Path:
-    """A real generated config (for Llama 3.1 8B LoRA on a 4090), to hand-edit."""
-    out = tmp_path / "gen"
-    res = invoke("--gpu", "rtx4090", "--model", LLAMA, "--data", QA, "-o", str(out), "--dry-run")
-    assert res.exit_code == 0, res.output
-    return out / "axolotl.yml"
-
-
-def test_config_fit_lowers_micro_batch_and_keeps_the_batch(invoke: CLI, tmp_path: Path) -> None:
-    src = _rendered(invoke, tmp_path)
-    edited = tmp_path / "edited.yml"
-    text = set_top_level(
-        src.read_text(), {"micro_batch_size": 32, "gradient_accumulation_steps": 1}, "hand edit"
-    )
-    edited.write_text(text)
-    out = tmp_path / "r"
-    plain = invoke("--config", str(edited), "--gpu", "rtx4090", "-o", str(out), "--dry-run")
-    assert plain.exit_code == 0, plain.output
-    assert "does not fit" in plain.stderr and "--fit" in plain.stderr
-    assert yaml.safe_load((out / "axolotl.yml").read_text())["micro_batch_size"] == 32
-
-    fitted = invoke(
-        "--config", str(edited), "--gpu", "rtx4090", "-o", str(out), "--dry-run", "--fit", "--force"
-    )
-    assert fitted.exit_code == 0, fitted.output
-    cfg = yaml.safe_load((out / "axolotl.yml").read_text())
-    assert cfg["micro_batch_size"] < 32
-    assert cfg["micro_batch_size"] * cfg["gradient_accumulation_steps"] == 32
-    assert "--fit: micro_batch_size 32 ->" in fitted.stderr
-    # the user's own lines and comments are kept; only the changed keys are rewritten
-    assert "# Axolotl config written by axo-helper" in (out / "axolotl.yml").read_text()
-    record = json.loads((out / "plan.json").read_text())
-    assert record["source"] == "config" and any("--fit" in c for c in record["changes"])
-    assert cfg["output_dir"] == str((out / "output").resolve())
-    assert edited.read_text() == text  # the user's file is never modified
-
-
-def test_config_missing_is_a_usage_error(invoke: CLI, tmp_path: Path) -> None:
-    res = invoke("--config", str(tmp_path / "nope.yml"), "--dry-run")
-    assert res.exit_code == 2
-    assert "does not exist" in res.stderr and "Traceback" not in res.output
-
-
-def test_config_invalid_lists_every_problem(invoke: CLI, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yml"
-    bad.write_text("base_model: x\nmicro_batch_size: -3\nlearning_rate: fast\nnum_epochs: -1\n")
-    res = invoke("--config", str(bad), "--gpu", "cpu", "-o", str(tmp_path / "r"), "--dry-run")
-    assert res.exit_code == 1
-    assert "not a valid Axolotl config" in res.stderr
-    for key in ("micro_batch_size", "learning_rate", "num_epochs"):
-        assert key in res.stderr
-    assert not (tmp_path / "r").exists()  # nothing written for a config that cannot run
-
-
-def test_config_yaml_error_has_the_line(invoke: CLI, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yml"
-    bad.write_text("base_model: x\n  micro_batch_size: 2\n: :\n")
-    res = invoke("--config", str(bad), "--gpu", "cpu", "--dry-run")
-    assert res.exit_code == 1 and "line" in res.stderr
-
-
 # --------------------------------------------------------------------------- other bad input
 def test_axolotl_missing_says_how_to_install(
     invoke: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -216,30 +148,3 @@ def test_plan_json_records_the_dataset_rows(invoke: CLI, tmp_path: Path) -> None
     plan = plan_object(record)
     assert plan is not None and plan["method"] == record["plan"]["method"]
     assert predicted_gib(record) == record["memory"]["total_gib"]
-
-
-def test_config_fit_inspects_the_model_once(
-    invoke: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from axo_helper import model as model_mod
-
-    src = _rendered(invoke, tmp_path)
-    edited = tmp_path / "edited.yml"
-    edited.write_text(
-        set_top_level(
-            src.read_text(), {"micro_batch_size": 32, "gradient_accumulation_steps": 1}, "edit"
-        )
-    )
-    calls: list[str] = []
-    real = model_mod.inspect
-
-    def counting(name: str, **kwargs: object) -> object:
-        calls.append(name)
-        return real(name, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(model_mod, "inspect", counting)
-    out = tmp_path / "r"
-    res = invoke("--config", str(edited), "--gpu", "rtx4090", "-o", str(out), "--dry-run", "--fit")
-    assert res.exit_code == 0, res.output
-    assert "--fit: micro_batch_size 32 ->" in res.stderr
-    assert calls == [LLAMA]  # validation inspected it; --fit's candidates reuse it

@@ -1,7 +1,7 @@
 """`axo-helper run` end to end: real Axolotl on CPU with the tiny local model.
 
 Slow (each Axolotl process spends ~10 s importing), so few and small: 3 steps each.
-The OOM path uses the plugin's fault-injection seam (axo_helper/plugin.py): the first
+The OOM path adds the test-only plugin tests/oom_plugin.py to the config: the first
 attempt raises a real torch.OutOfMemoryError inside Axolotl's trainer, nothing in
 axo-helper's launcher is mocked.
 """
@@ -40,22 +40,38 @@ def axo(
 
 
 def record(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "plan.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((run_dir / "plan.json").read_text())
 
 
 def test_lora_run_recovers_from_oom_with_the_same_effective_batch(
     tiny_model: Path, tmp_path: Path
 ) -> None:
+    # Imported here, not at collection: it imports transformers (and torch).
+    import oom_plugin
+
+    # A planned config with the test-only OOM plugin added, run as --config.
+    gen = tmp_path / "gen"
+    dry = axo(
+        "run", "--gpu", "cpu", "--model", str(tiny_model), "--data", QA, "--micro-batch", "4",
+        "-o", str(gen), "--dry-run",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    config = gen / "axolotl.yml"
+    ours = "plugins: [axo_helper.plugin.AxoHelperPlugin]"
+    assert ours in config.read_text()
+    config.write_text(
+        config.read_text().replace(
+            ours, f"plugins: [axo_helper.plugin.AxoHelperPlugin, {oom_plugin.PLUGIN}]"
+        )
+    )
+
     run_dir = tmp_path / "lora"
     # The "GPU" fits micro batches of 2 or less: attempt 1 (micro batch 4) dies at step 2.
-    fault = {
-        "AXO_HELPER_FAULT_OOM_AT_STEP": "2",
-        "AXO_HELPER_FAULT_OOM_IF_MICRO_BATCH_ABOVE": "2",
-    }
     proc = axo(
-        "run", "--gpu", "cpu", "--model", str(tiny_model), "--data", QA, "--micro-batch", "4",
-        "--max-steps", "3", "-o", str(run_dir), "--json",
-        env=fault, cwd=tmp_path,
+        "run", "--config", str(config), "--gpu", "cpu", "--max-steps", "3", "-o", str(run_dir),
+        "--json",
+        env=oom_plugin.oom_env(at_step=2, above_micro_batch=2), cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
@@ -68,7 +84,8 @@ def test_lora_run_recovers_from_oom_with_the_same_effective_batch(
     assert (run_dir / "adapter").is_dir() and (run_dir / "merged").is_dir()  # the export step
 
     rec = record(run_dir)
-    assert rec["status"] == "finished" and rec["plan"]["method"] == "lora"
+    assert rec["status"] == "finished" and rec["source"] == "config"
+    assert rec["config_source"] == str(config.resolve())
     first, second = rec["attempts"]
     assert (first["outcome"], first["micro_batch_size"], first["gradient_accumulation_steps"]) == (
         "oom",
@@ -90,6 +107,8 @@ def test_lora_run_recovers_from_oom_with_the_same_effective_batch(
 
     cfg_text = (run_dir / "axolotl.yml").read_text()
     cfg = yaml.safe_load(cfg_text)
+    assert cfg["adapter"] == "lora"
+    assert oom_plugin.PLUGIN in cfg["plugins"]
     assert (cfg["micro_batch_size"], cfg["gradient_accumulation_steps"]) == (2, 8)
     assert "lowered by axo-helper after CUDA OOM" in cfg_text
     log = (run_dir / "train.log").read_text()

@@ -1,39 +1,19 @@
-"""`run`'s pure decisions: the next micro batch, config edits, log scanning, checkpoints."""
+"""`run`'s pure helpers: config edits, log scanning, checkpoints, local inputs.
+
+The next micro batch after an OOM is fit.smaller_batch (tests/test_fit.py).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
-from axo_helper.run.batch import smaller_batch
 from axo_helper.run.configedit import inputs_are_local, set_top_level
 from axo_helper.run.logscan import error_summary, looks_like_oom
 from axo_helper.rundir import latest_checkpoint
 
 LLAMA = "meta-llama/Llama-3.1-8B"
-
-
-@pytest.mark.parametrize(
-    ("mb", "ga", "expected"),
-    [
-        (16, 1, (8, 2)),
-        (4, 4, (2, 8)),
-        (2, 8, (1, 16)),
-        (6, 1, (3, 2)),
-        (3, 5, (1, 15)),  # no divisor of 15 between 1 and 3: straight to 1
-        (3, 4, (2, 6)),
-        (1, 16, None),
-    ],
-)
-def test_smaller_batch_keeps_the_effective_batch(
-    mb: int, ga: int, expected: tuple[int, int] | None
-) -> None:
-    got = smaller_batch(mb, ga)
-    assert got == expected
-    if got is not None:
-        assert got[0] * got[1] == mb * ga and got[0] < mb
 
 
 CONFIG = """\

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from render_fixtures import MINIMAL
 
-from axo_helper.validate.axolotl import axolotl_available
 from axo_helper.validate.check import validate_text
-
-MINIMAL = """\
-base_model: meta-llama/Llama-3.2-1B
-datasets:
-  - path: qa.jsonl
-    type: alpaca
-learning_rate: 0.0002
-micro_batch_size: 2
-gradient_accumulation_steps: 4
-"""
+from axo_helper.versions import axolotl_installed
 
 
 @pytest.mark.axolotl
 def test_axolotl_own_errors_come_back_as_path_line_message() -> None:
-    if not axolotl_available():
+    if not axolotl_installed():
         pytest.skip("Axolotl is not installed")
     # Valid for the schema; Axolotl refuses the fused LoRA kernels on an 8-bit base.
     text = MINIMAL + "adapter: lora\nload_in_8bit: true\nlora_mlp_kernel: true\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import Result
-from render_fixtures import hand_plan
+from render_fixtures import MINIMAL, hand_plan, write
 
 from axo_helper import hardware
 from axo_helper import model as model_mod
@@ -17,23 +17,6 @@ from axo_helper.config.render import render_plan
 from axo_helper.validate.check import validate_text
 
 LLAMA_1B = "meta-llama/Llama-3.2-1B"
-
-
-def write(tmp_path: Path, text: str, name: str = "train.yml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-MINIMAL = """\
-base_model: meta-llama/Llama-3.2-1B
-datasets:
-  - path: qa.jsonl
-    type: alpaca
-learning_rate: 0.0002
-micro_batch_size: 2
-gradient_accumulation_steps: 4
-"""
 
 
 def test_hand_edit_round_trip_follows_the_edit(tmp_path: Path) -> None:

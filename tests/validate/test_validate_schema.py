@@ -9,29 +9,12 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from render_fixtures import MINIMAL, write
 
 from axo_helper.errors import ConfigError
 from axo_helper.validate.check import validate_text
 from axo_helper.validate.lines import LineMap, parse_config
 from axo_helper.validate.schema import schema_errors
-
-
-def write(tmp_path: Path, text: str, name: str = "train.yml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-MINIMAL = """\
-base_model: meta-llama/Llama-3.2-1B
-datasets:
-  - path: qa.jsonl
-    type: alpaca
-learning_rate: 0.0002
-micro_batch_size: 2
-gradient_accumulation_steps: 4
-"""
-
 
 # Six problems on known lines; one run must report every one of them.
 BROKEN = """\

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from axo_helper.cli import cli
 from axo_helper.errors import EXIT_FAILURE, EXIT_USAGE
 
 LLAMA8 = "meta-llama/Llama-3.1-8B"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
 
 # --------------------------------------------------------------------------- inputs
@@ -251,22 +250,22 @@ def _check(stderr: str, stdout: str, case: Case, tmp: Path) -> None:
     assert stdout == ""
 
 
-def _run(args: list[str]) -> Result:
-    return CliRunner().invoke(cli, args, prog_name="axo-helper")
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_two_lines_and_the_documented_exit_code(case: Case, tmp_path: Path) -> None:
-    r = _run(case.args(tmp_path))
+def test_bad_input_is_two_lines_and_the_documented_exit_code(
+    case: Case, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    r = cli(*case.args(tmp_path))
     assert r.exit_code == case.code, r.output
     assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
     _check(r.stderr, r.stdout, case, tmp_path)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_json_mode_fails_the_same_way(case: Case, tmp_path: Path) -> None:
+def test_json_mode_fails_the_same_way(
+    case: Case, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
     """Scripts that pass --json get nothing on stdout and the same error on stderr."""
-    r = _run([*case.args(tmp_path), "--json"])
+    r = cli(*case.args(tmp_path), "--json")
     assert r.exit_code == case.code, r.output
     _check(r.stderr, r.stdout, case, tmp_path)
 
@@ -296,8 +295,10 @@ def test_docs_cli_md_documents_the_exit_code(case: Case) -> None:
         ["plan", "--gpu", "rtx4090", "--model", LLAMA8, "--micro-batch", "-1"],
     ],
 )
-def test_option_parsing_errors_use_the_same_format(args: list[str]) -> None:
-    r = _run(args)
+def test_option_parsing_errors_use_the_same_format(
+    args: list[str], cli: Callable[..., Result]
+) -> None:
+    r = cli(*args)
     assert r.exit_code == EXIT_USAGE, r.output
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("error: "), r.stderr
@@ -333,23 +334,20 @@ def test_a_new_process_shows_no_traceback(case_id: str, tmp_path: Path) -> None:
 
 
 def test_an_unexpected_exception_is_one_line_unless_debugging(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result]
 ) -> None:
-    from click.testing import CliRunner
-
     from axo_helper import core
-    from axo_helper.cli import cli
 
     def boom(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("simulated bug")
 
     monkeypatch.setattr(core, "make_plan", boom)
     monkeypatch.delenv("AXO_HELPER_DEBUG", raising=False)
-    result = CliRunner().invoke(cli, ["plan", "--gpu", "rtx4090", "--model", "x"])
+    result = cli("plan", "--gpu", "rtx4090", "--model", "x")
     assert result.exit_code == 1
     assert "internal error: ZeroDivisionError: simulated bug" in result.output
     assert "AXO_HELPER_DEBUG=1" in result.output
     assert "Traceback" not in result.output
     monkeypatch.setenv("AXO_HELPER_DEBUG", "1")
-    result = CliRunner().invoke(cli, ["plan", "--gpu", "rtx4090", "--model", "x"])
+    result = cli("plan", "--gpu", "rtx4090", "--model", "x")
     assert isinstance(result.exception, ZeroDivisionError)
