@@ -39,8 +39,11 @@ def write_data(root: Path) -> dict[str, Path]:
     docs = root / "docs.jsonl"
     with alpaca.open("w") as fh:
         for i in range(300):
-            row = {"instruction": f"Question {i}: " + "why " * (i % 40), "input": "",
-                   "output": "Because " + "reasons " * (10 + i % 90)}
+            row = {
+                "instruction": f"Question {i}: " + "why " * (i % 40),
+                "input": "",
+                "output": "Because " + "reasons " * (10 + i % 90),
+            }
             fh.write(json.dumps(row) + "\n")
     with chats.open("w") as fh:
         for i in range(200):
@@ -63,31 +66,88 @@ def cases(data: dict[str, Path]) -> list[tuple[str, list[str]]]:
                 for kind in ("qa", "chats", "docs"):
                     if method is not None and kind != "qa":
                         continue
-                    args = ["--gpu", gpu, "--model", model, "--data", str(data[kind]),
-                            "--no-calibration"]
+                    args = [
+                        "--gpu",
+                        gpu,
+                        "--model",
+                        model,
+                        "--data",
+                        str(data[kind]),
+                        "--no-calibration",
+                    ]
                     if method:
                         args += ["--method", method]
                     name = f"{gpu}__{model.replace('/', '_')}__{method or 'auto'}__{kind}"
                     out.append((f"plan__{name}", ["plan", *args, "--json"]))
                     if gpu in ("rtx4090", "2xrtx4090", "a100-80gb") or method is None:
                         target = data["qa"].parent / "rendered" / f"{name}.yml"
-                        out.append((f"render__{name}", ["render", *args, "-o", str(target),
-                                                        "--force"]))
+                        out.append(
+                            (f"render__{name}", ["render", *args, "-o", str(target), "--force"])
+                        )
     extra = [
-        ("plan__text_rtx4090_llama8b", ["plan", "--gpu", "rtx4090", "--model",
-                                        "meta-llama/Llama-3.1-8B", "--data", str(data["qa"]),
-                                        "--no-calibration"]),
-        ("plan__seq_micro", ["plan", "--gpu", "a100-80gb", "--model", "Qwen/Qwen2.5-7B",
-                             "--seq-len", "4096", "--micro-batch", "4", "--json",
-                             "--no-calibration"]),
-        ("plan__nodata", ["plan", "--gpu", "h100", "--model", "Qwen/Qwen2.5-7B", "--json",
-                          "--no-calibration"]),
-        ("plan__zero3", ["plan", "--gpu", "2xrtx4090", "--model", "Qwen/Qwen2.5-7B",
-                         "--distributed", "zero3", "--json", "--no-calibration"]),
-        ("plan__nofit", ["plan", "--gpu", "8GB", "--model", "meta-llama/Llama-3.1-70B",
-                         "--no-calibration"]),
-        ("plan__cpu", ["plan", "--gpu", "cpu", "--model", "HuggingFaceTB/SmolLM2-135M",
-                       "--json", "--no-calibration"]),
+        (
+            "plan__text_rtx4090_llama8b",
+            [
+                "plan",
+                "--gpu",
+                "rtx4090",
+                "--model",
+                "meta-llama/Llama-3.1-8B",
+                "--data",
+                str(data["qa"]),
+                "--no-calibration",
+            ],
+        ),
+        (
+            "plan__seq_micro",
+            [
+                "plan",
+                "--gpu",
+                "a100-80gb",
+                "--model",
+                "Qwen/Qwen2.5-7B",
+                "--seq-len",
+                "4096",
+                "--micro-batch",
+                "4",
+                "--json",
+                "--no-calibration",
+            ],
+        ),
+        (
+            "plan__nodata",
+            ["plan", "--gpu", "h100", "--model", "Qwen/Qwen2.5-7B", "--json", "--no-calibration"],
+        ),
+        (
+            "plan__zero3",
+            [
+                "plan",
+                "--gpu",
+                "2xrtx4090",
+                "--model",
+                "Qwen/Qwen2.5-7B",
+                "--distributed",
+                "zero3",
+                "--json",
+                "--no-calibration",
+            ],
+        ),
+        (
+            "plan__nofit",
+            ["plan", "--gpu", "8GB", "--model", "meta-llama/Llama-3.1-70B", "--no-calibration"],
+        ),
+        (
+            "plan__cpu",
+            [
+                "plan",
+                "--gpu",
+                "cpu",
+                "--model",
+                "HuggingFaceTB/SmolLM2-135M",
+                "--json",
+                "--no-calibration",
+            ],
+        ),
     ]
     return out + extra
 
@@ -131,7 +191,7 @@ def main() -> None:
         text = f"$ axo-helper {' '.join(args)}\nexit: {res.exit_code}\n--- stdout\n{res.stdout}\n--- stderr\n{res.stderr}"
         for line in res.stdout.splitlines():  # render's "wrote PATH" lines
             if line.startswith("wrote "):
-                f = Path(line[len("wrote "):])
+                f = Path(line[len("wrote ") :])
                 text += f"\n--- {f.name}\n{f.read_text()}"
         (out / f"{name}.txt").write_text(text)
 

@@ -23,9 +23,18 @@ if TYPE_CHECKING:  # annotations only: the package loads when the command runs
 @click.option(
     "--no-axolotl", is_flag=True, help="Skip Axolotl's own validation (importing it takes ~10 s)."
 )
+@click.option(
+    "--model",
+    default=None,
+    metavar="ID|DIR",
+    help="Architecture for the memory check when base_model cannot be resolved offline "
+    "(a shipped preset, a cached HF id, or a local directory with config.json).",
+)
 @click.option("json_", "--json", is_flag=True, help="Print the report as one JSON object.")
 @click.pass_context
-def validate(ctx: click.Context, config: Path, gpu: str, no_axolotl: bool, json_: bool) -> None:
+def validate(
+    ctx: click.Context, config: Path, gpu: str, no_axolotl: bool, model: str | None, json_: bool
+) -> None:
     """Check an Axolotl config, ours or hand-written, and whether it fits the GPU.
 
     Reports every problem at once as `key.path (line N): message`.
@@ -52,7 +61,14 @@ def validate(ctx: click.Context, config: Path, gpu: str, no_axolotl: bool, json_
                 raise
             # No GPU here is normal on a laptop: validate the rest, say memory was skipped.
             skipped_gpu = f"memory: not checked ({exc.message}; pass --gpu PROFILE to check it)"
-    report = validate_file(config, hardware=hardware, run_axolotl=not no_axolotl)
+    fallback = None
+    if model is not None:
+        from axo_helper import model as model_mod
+
+        fallback = model_mod.inspect(model)  # a bad --model is the user's error, not a note
+    report = validate_file(
+        config, hardware=hardware, run_axolotl=not no_axolotl, fallback_model=fallback
+    )
     if skipped_gpu:
         report.notes = [n for n in report.notes if not n.startswith("memory:")] + [skipped_gpu]
     if json_:

@@ -4,7 +4,8 @@ Precision, attention (legacy boolean flags included), the batch keys, the method
 the distributed strategy and the TrainSetup memory.estimate needs are all read here,
 so validate, run, export and the plugin agree on what a config means.
 
-Pure apart from reading a DeepSpeed JSON the config points to. Defaults are
+Pure apart from reading a DeepSpeed JSON the config points to (one of Axolotl's own
+deepspeed_configs/ names is understood without its file). Defaults are
 Axolotl 0.19's own (and PEFT's where Axolotl defers to it), so a key the user left
 out is estimated the way Axolotl will run it.
 """
@@ -38,24 +39,41 @@ LEGACY_ATTENTION_FLAGS = {
 }
 
 
+# Values are read the way Axolotl's pydantic models read them (lax mode), so the
+# estimate never refuses a config Axolotl accepts: "8" and 8.0 are the integer 8,
+# and a flag is on for true, 1, "yes", "on", "t", "y" in any case.
+_TRUE_STRINGS = frozenset({"1", "on", "t", "true", "y", "yes"})
+
+
 def _truthy(value: Any) -> bool:
-    return value is True or (
-        isinstance(value, str) and value.strip().lower() in ("true", "yes", "1")
-    )
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE_STRINGS
+    return value is True or (type(value) in (int, float) and value == 1)
+
+
+def lax_int(value: Any) -> int | None:
+    """An integer as pydantic's lax mode reads it (integral floats, numeric strings);
+    None when it is not one."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().replace("_", ""))
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and value == value and int(value) == value:
+        return int(value)
+    return None
 
 
 def _int(cfg: Mapping[str, Any], key: str, default: int) -> int:
     value = cfg.get(key)
     if value is None:
         return default
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or int(value) != value
-        or value < 1
-    ):
+    number = lax_int(value)
+    if number is None or number < 1:
         raise ConfigError(f"{key} must be a positive integer, not {value!r}")
-    return int(value)
+    return number
 
 
 def attention_of(cfg: Mapping[str, Any]) -> Attention:
@@ -80,7 +98,7 @@ def _estimated_as(impl: str) -> Attention:
 
 def precision_of(cfg: Mapping[str, Any]) -> Precision:
     bf16 = cfg.get("bf16")
-    if bf16 is True or bf16 == "auto" or _truthy(cfg.get("bfloat16")):
+    if _truthy(bf16) or bf16 == "auto" or _truthy(cfg.get("bfloat16")):
         # "auto" resolves to bf16 on GPUs that have it and fp16 otherwise: 2 bytes either way.
         return "bf16"
     if _truthy(cfg.get("fp16")) or _truthy(cfg.get("float16")):
@@ -91,14 +109,10 @@ def precision_of(cfg: Mapping[str, Any]) -> Precision:
 def target_dtype(cfg: Mapping[str, Any]) -> str | None:
     """The torch dtype name merged weights are saved in: the training precision when
     bf16 or fp16 is switched on; None (keep the base's) for fp32 or bf16: auto, which is
-    decided on the training machine. Only True or "true" switch a flag on here."""
-
-    def on(v: Any) -> bool:
-        return v is True or str(v).lower() == "true"
-
-    if on(cfg.get("bf16")):
+    decided on the training machine."""
+    if _truthy(cfg.get("bf16")):
         return "bfloat16"
-    if on(cfg.get("fp16")):
+    if _truthy(cfg.get("fp16")):
         return "float16"
     return None
 
@@ -108,12 +122,8 @@ def batch_of(cfg: Mapping[str, Any]) -> tuple[int, int]:
     unset or invalid value is its default, and `batch_size` alone sets the accumulation."""
 
     def positive(key: str) -> int | None:
-        value = cfg.get(key)
-        return (
-            int(value)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0
-            else None
-        )
+        value = lax_int(cfg.get(key)) if not isinstance(cfg.get(key), bool) else None
+        return value if value is not None and value > 0 else None
 
     mb = positive("micro_batch_size") or 1
     ga = positive("gradient_accumulation_steps")
@@ -132,15 +142,49 @@ def method_of(cfg: Mapping[str, Any]) -> Method:
     return "lora"
 
 
-def _read_deepspeed(value: Any, config_dir: Path | None) -> dict[str, Any]:
+# Axolotl's own DeepSpeed configs (deepspeed_configs/ of its repository; not in the
+# wheel: `axolotl fetch deepspeed_configs` downloads them into the working directory).
+# File stem -> (ZeRO stage, CPU offload), read from the files at axolotl-ai-cloud/axolotl
+# main (unchanged since July 2025). zero2 offloads the optimizer to CPU; the
+# cpuoffload_* variants of zero3 offload the parameters (and, "_all", the optimizer).
+KNOWN_DEEPSPEED_CONFIGS: dict[str, tuple[int, bool]] = {
+    "zero1": (1, False),
+    "zero1_torch_compile": (1, False),
+    "zero2": (2, True),
+    "zero2_torch_compile": (2, True),
+    "zero3": (3, False),
+    "zero3_bf16": (3, False),
+    "zero3_bf16_cpuoffload_all": (3, True),
+    "zero3_bf16_cpuoffload_params": (3, True),
+}
+_BY_STAGE: dict[Any, Distributed] = {1: "zero1", 2: "zero2", 3: "zero3"}
+
+
+def known_deepspeed(value: Any) -> tuple[int, bool] | None:
+    """(stage, offload) when `value` names one of Axolotl's deepspeed_configs/ files."""
+    if not isinstance(value, str):
+        return None
+    path = Path(value.strip())
+    if path.parent.name != "deepspeed_configs" or path.suffix != ".json":
+        return None
+    return KNOWN_DEEPSPEED_CONFIGS.get(path.stem)
+
+
+def deepspeed_candidates(value: str, config_dir: Path | None) -> list[Path]:
+    """Where a `deepspeed:` path is looked for: beside the config, then the working
+    directory (where Axolotl itself opens it)."""
+    raw = Path(value).expanduser()
+    if raw.is_absolute():
+        return [raw]
+    return [*([config_dir / raw] if config_dir else []), Path.cwd() / raw]
+
+
+def _read_deepspeed(value: Any, config_dir: Path | None) -> dict[str, Any] | None:
+    """The DeepSpeed JSON a config points to; None for a known Axolotl name whose
+    file is not here (its stage and offload come from KNOWN_DEEPSPEED_CONFIGS)."""
     if isinstance(value, Mapping):
         return dict(value)
-    raw = Path(str(value)).expanduser()
-    candidates = (
-        [raw]
-        if raw.is_absolute()
-        else [*([config_dir / raw] if config_dir else []), Path.cwd() / raw]
-    )
+    candidates = deepspeed_candidates(str(value), config_dir)
     for path in candidates:
         if path.is_file():
             try:
@@ -150,11 +194,27 @@ def _read_deepspeed(value: Any, config_dir: Path | None) -> dict[str, Any]:
             if not isinstance(data, dict):
                 raise ConfigError(f"the DeepSpeed config {path} is not a JSON object")
             return data
+    if known_deepspeed(value) is not None:
+        return None
     where = " or ".join(str(p) for p in candidates)
     raise ConfigError(
         f"deepspeed: {value} not found (looked in {where})",
         hint="write the path relative to the config file or the directory you run axolotl from",
     )
+
+
+def fsdp_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """fsdp_config as Axolotl 0.19 reads it: a `fsdp_`-prefixed key (the deprecated
+    accelerate spelling) is renamed without the prefix, fsdp_version kept, a later key
+    winning (validation.py check_fsdp_config_kwargs_prefix does the same)."""
+    raw = cfg.get("fsdp_config")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {
+        (k.replace("fsdp_", "") if k.startswith("fsdp_") and k != "fsdp_version" else k): v
+        for k, v in raw.items()
+        if isinstance(k, str)
+    }
 
 
 def distributed_of(
@@ -163,6 +223,9 @@ def distributed_of(
     """(distributed strategy, CPU offload) of a config."""
     if cfg.get("deepspeed"):
         ds = _read_deepspeed(cfg["deepspeed"], config_dir)
+        if ds is None:
+            stage, offload = known_deepspeed(cfg["deepspeed"]) or (0, False)
+            return _BY_STAGE[stage], offload
         zero = ds.get("zero_optimization") or {}
         stage = zero.get("stage", 0)
         offload = any(
@@ -170,14 +233,11 @@ def distributed_of(
             and str(zero[k].get("device", "none")).lower() in ("cpu", "nvme")
             for k in ("offload_optimizer", "offload_param")
         )
-        by_stage: dict[Any, Distributed] = {1: "zero1", 2: "zero2", 3: "zero3"}
-        if stage in by_stage:
-            return by_stage[stage], offload
+        if stage in _BY_STAGE:
+            return _BY_STAGE[stage], offload
         return ("ddp" if num_gpus > 1 else "none"), False
-    fsdp_config = cfg.get("fsdp_config")
-    if cfg.get("fsdp") or isinstance(fsdp_config, Mapping):
-        offload = isinstance(fsdp_config, Mapping) and _truthy(fsdp_config.get("offload_params"))
-        return "fsdp", offload
+    if cfg.get("fsdp") or isinstance(cfg.get("fsdp_config"), Mapping):
+        return "fsdp", _truthy(fsdp_options(cfg).get("offload_params"))
     return ("ddp" if num_gpus > 1 else "none"), False
 
 
@@ -206,14 +266,12 @@ def setup_from_config(
 
     config_dir: where a relative `deepspeed:` path is looked up first (then the
     working directory, as Axolotl does). Raises ConfigError for values it cannot
-    read (a missing DeepSpeed file, a non-integer micro_batch_size).
+    read (a missing DeepSpeed file that is not one of Axolotl's deepspeed_configs/,
+    a non-integer micro_batch_size).
     """
     method = method_of(cfg)
     gc = cfg.get("gradient_checkpointing")
-    fsdp_config = cfg.get("fsdp_config")
-    fsdp_ac = isinstance(fsdp_config, Mapping) and _truthy(
-        fsdp_config.get("activation_checkpointing")
-    )
+    fsdp_ac = _truthy(fsdp_options(cfg).get("activation_checkpointing"))
     distributed, offload = distributed_of(cfg, num_gpus, Path(config_dir) if config_dir else None)
     lora_dropout = cfg.get("lora_dropout")
     return TrainSetup(

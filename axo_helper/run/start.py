@@ -35,7 +35,7 @@ def start_run(req: RunRequest, display: ProgressDisplay | None = None) -> RunRes
     run = RunContext(req, display)
     if req.resume is not None:
         claim_for_resume(run)
-        check_axolotl(req)
+        check_axolotl(run)
         return resume(run)
 
     prepared = from_config(run) if req.config is not None else from_plan(run)
@@ -48,7 +48,7 @@ def start_run(req: RunRequest, display: ProgressDisplay | None = None) -> RunRes
             hint=f"run the same command on every node with --node-rank 0...{nodes - 1} "
             "(see --dry-run for each node's command)",
         )
-    check_axolotl(req)
+    check_axolotl(run)
     pre = launch_mod.preprocess_launch(specs[0], config_path)
     result = _write_run_dir(run, prepared, config_path, pre, specs)
     if req.dry_run:
@@ -71,10 +71,17 @@ def check_request(req: RunRequest) -> None:
         raise UsageError("--max-steps must be at least 1")
 
 
-def check_axolotl(req: RunRequest) -> None:
-    """A real run with this interpreter needs Axolotl; a dry run or another --python does not."""
-    if not req.dry_run and req.python == sys.executable and not versions_mod.axolotl_installed():
+def check_axolotl(run: RunContext) -> None:
+    """A real run with this interpreter needs Axolotl (a dry run or another --python does
+    not), and says so when its version is outside the tested range."""
+    req = run.req
+    if req.python != sys.executable:
+        return
+    if not req.dry_run and not versions_mod.axolotl_installed():
         raise MissingExtraError("axo-helper run")
+    outside = versions_mod.axolotl_version_warning()
+    if outside:
+        run.warn(outside)
 
 
 def _write_run_dir(

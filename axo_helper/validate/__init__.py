@@ -5,7 +5,8 @@ message`; warnings (a key close to a known one, deprecated flags) are kept apart
 from errors. The steps, one module each:
 
     lines.py    1. parse (YAML errors with line and column; every key's line)
-    schema.py   2. JSON Schema (schema/axolotl-config.schema.json, Draft 2020-12),
+    schema.py   2. JSON Schema for the installed Axolotl (schema/axolotl-<major.minor>.schema.json,
+                   generated from its pydantic models by scripts/generate_axolotl_schema.py),
                    and key warnings with "did you mean"
     files.py       files the config points to (the DeepSpeed JSON)
     axolotl.py  3. Axolotl's `validate_config` when installed (imported only there: ~10 s)

@@ -17,6 +17,7 @@ from axo_helper.errors import MissingExtraError
 from axo_helper.specs import Hardware
 from axo_helper.validate.lines import KeyPath, LineMap, dotted
 from axo_helper.validate.report import Issue
+from axo_helper.versions import axolotl_version_warning
 
 
 def _capabilities(hardware: Hardware | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -144,7 +145,11 @@ def axolotl_check(
             errors.append(Issue(key, line, message, "axolotl"))
     for msg in logged.messages:
         warnings.append(Issue("", None, msg.splitlines()[0], "axolotl"))
-    return errors, warnings, str(getattr(axolotl, "__version__", "?"))
+    found = str(getattr(axolotl, "__version__", "?"))
+    outside = axolotl_version_warning(found)
+    if outside:
+        warnings.insert(0, Issue("", None, outside, "axolotl"))
+    return errors, warnings, found
 
 
 def _load_plugins(cfg: Mapping[str, Any], lines: LineMap, manager: Any) -> list[Issue]:

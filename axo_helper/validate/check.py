@@ -9,11 +9,11 @@ from typing import Any
 from axo_helper.errors import AxoHelperError, ConfigError, MissingExtraError
 from axo_helper.specs import Hardware, ModelSpec
 from axo_helper.validate.axolotl import axolotl_check
-from axo_helper.validate.files import file_errors
+from axo_helper.validate.files import file_checks
 from axo_helper.validate.lines import LineMap, parse_config
-from axo_helper.validate.memory import memory_check
+from axo_helper.validate.memory import choose_model, memory_check
 from axo_helper.validate.report import Issue, ValidationReport
-from axo_helper.validate.schema import key_warnings, schema_errors
+from axo_helper.validate.schema import key_warnings, schema_errors, schema_note
 from axo_helper.versions import axolotl_installed
 
 
@@ -25,8 +25,14 @@ def validate_text(
     hardware: Hardware | None = None,
     run_axolotl: bool = True,
     model: ModelSpec | None = None,
+    fallback_model: ModelSpec | None = None,
 ) -> ValidationReport:
-    """Run every step on YAML text. A YAML syntax error is reported as the only error."""
+    """Run every step on YAML text. A YAML syntax error is reported as the only error.
+
+    model: the architecture of the memory estimate, whatever base_model says (a plan's
+    model). fallback_model (`validate --model`): used only when base_model does not
+    resolve; the memory note says which was used.
+    """
     report = ValidationReport(path=source)
     try:
         data, lines = parse_config(text, source)
@@ -36,11 +42,14 @@ def validate_text(
         return report
     report.config = data
     report.errors.extend(schema_errors(data, lines=lines))
-    report.errors.extend(file_errors(data, lines, config_dir))
+    report.notes.append(schema_note())
+    file_errors, file_notes = file_checks(data, lines, config_dir)
+    report.errors.extend(file_errors)
     report.warnings.extend(key_warnings(data, lines))
     _axolotl_step(report, data, lines, hardware, run_axolotl)
     report.notes.append(f"axolotl: {report.axolotl}")
-    _memory_step(report, data, lines, hardware, model, config_dir)
+    report.notes.extend(file_notes)
+    _memory_step(report, data, lines, hardware, (model, fallback_model), config_dir)
     report.errors.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
     return report
 
@@ -90,25 +99,37 @@ def _memory_step(
     data: dict[str, Any],
     lines: LineMap,
     hardware: Hardware | None,
-    model: ModelSpec | None,
+    models: tuple[ModelSpec | None, ModelSpec | None],
     config_dir: str | Path | None,
 ) -> None:
+    """The estimate, or a note saying why there is none. models: (model, fallback_model)."""
     if hardware is None:
         report.notes.append("memory: not checked (no GPU given or detected; pass --gpu)")
-    elif hardware.is_cpu:
+        return
+    if hardware.is_cpu:
         report.notes.append("memory: not checked on CPU")
-    elif any(e.source == "schema" for e in report.errors):
+        return
+    if any(e.source in ("schema", "file") for e in report.errors):
         report.notes.append("memory: not checked (fix the errors above first)")
-    else:
+        return
+    model, fallback = models
+    if model is None:
         try:
-            report.memory = memory_check(data, hardware, model=model, config_dir=config_dir)
-        except ConfigError as exc:
-            path = "deepspeed" if "deepspeed" in exc.message else ""
-            report.errors.append(
-                Issue(path, lines.line((path,)) if path else None, exc.message, "file")
-            )
+            model, why = choose_model(data, fallback)
         except AxoHelperError as exc:
             report.notes.append(f"memory: not checked ({exc})")
+            return
+        report.notes.append(why)
+    try:
+        report.memory = memory_check(data, hardware, model=model, config_dir=config_dir)
+    except ConfigError as exc:  # a value the estimate cannot read (micro_batch_size: 0)
+        key = exc.message.split(" ", 1)[0]
+        path = key if key in data else ""
+        report.errors.append(
+            Issue(path, lines.line((path,)) if path else None, exc.message, "memory")
+        )
+    except AxoHelperError as exc:
+        report.notes.append(f"memory: not checked ({exc})")
 
 
 def validate_file(
@@ -117,8 +138,11 @@ def validate_file(
     hardware: Hardware | None = None,
     run_axolotl: bool = True,
     model: ModelSpec | None = None,
+    fallback_model: ModelSpec | None = None,
 ) -> ValidationReport:
-    """Validate a config file; a relative `deepspeed:` path is looked up beside it first."""
+    """Validate a config file; a relative `deepspeed:` path is looked up beside it first.
+
+    model, fallback_model: as for validate_text."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -133,6 +157,7 @@ def validate_file(
         hardware=hardware,
         run_axolotl=run_axolotl,
         model=model,
+        fallback_model=fallback_model,
     )
 
 

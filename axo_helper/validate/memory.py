@@ -1,4 +1,10 @@
-"""Step 4: the memory estimate of a config on a GPU, and the smallest edit that fits."""
+"""Step 4: the memory estimate of a config on a GPU, and the smallest edit that fits.
+
+The architecture is the config's `base_model` when it resolves (a preset, a local
+directory, the hub's cached config.json); `validate --model` stands in for a
+base_model that does not (an id neither shipped nor cached, a path on another
+machine), and the report's note says which one was used and why.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from axo_helper.errors import ConfigError
+from axo_helper.errors import ConfigError, ModelError
 from axo_helper.fit import largest_fit
 from axo_helper.specs import Hardware, ModelSpec, TrainSetup
 from axo_helper.validate.report import MemoryCheck
@@ -20,6 +26,53 @@ def budget_gib(hardware: Hardware) -> float:
     return max(0.0, load_policy().budget(hardware.budget_gib))
 
 
+_SOURCES = {
+    "preset": "a shipped preset",
+    "local": "a local directory",
+    "hub": "the hub's config.json",
+}
+
+
+def _unresolved(base: str, exc: ModelError) -> str:
+    """Why base_model did not resolve, without the model.inspect message's preamble."""
+    return exc.message.removeprefix(f"unknown model '{base}': ")
+
+
+def choose_model(data: Mapping[str, Any], given: ModelSpec | None) -> tuple[ModelSpec, str]:
+    """(architecture, note): the config's base_model, else `given` (validate --model).
+
+    Raises ModelError/ConfigError (the memory step becomes a note) when neither
+    resolves; its hint names --model and the nearest presets.
+    """
+    from axo_helper import model as model_mod
+    from axo_helper.model.presets import closest_presets
+
+    base = data.get("base_model")
+    base = base.strip() if isinstance(base, str) else ""
+    if not base:
+        if given is not None:
+            return given, f"memory: architecture from --model {given.name} (no base_model)"
+        raise ConfigError(
+            "base_model is missing",
+            hint="pass --model ID_OR_DIR to choose the architecture for the estimate",
+        )
+    try:
+        spec = model_mod.inspect(base)
+    except ModelError as exc:
+        if given is None:
+            raise ModelError(
+                f"base_model {base}: {_unresolved(base, exc)}",
+                hint="pass --model ID_OR_DIR with the same architecture, e.g. "
+                + ", ".join(closest_presets(base, 3)),
+            ) from None
+        return given, (
+            f"memory: architecture from --model {given.name} "
+            f"(base_model {base}: {_unresolved(base, exc)})"
+        )
+    unused = f"; --model {given.name} not needed" if given is not None else ""
+    return spec, f"memory: architecture from base_model {base} ({_SOURCES[spec.source]}{unused})"
+
+
 def memory_check(
     data: Mapping[str, Any],
     hardware: Hardware,
@@ -27,18 +80,16 @@ def memory_check(
     model: ModelSpec | None = None,
     config_dir: str | Path | None = None,
 ) -> MemoryCheck:
-    """The estimate of `data` on `hardware`, and the smallest change that fits if it does not."""
+    """The estimate of `data` on `hardware`, and the smallest change that fits if it does not.
+
+    `model`: the architecture to use (None: the config's base_model, see choose_model).
+    """
 
     from axo_helper import memory
     from axo_helper.config.read import setup_from_config
 
     if model is None:
-        from axo_helper import model as model_mod
-
-        base = data.get("base_model")
-        if not isinstance(base, str) or not base:
-            raise ConfigError("base_model is missing; the memory estimate needs the model")
-        model = model_mod.inspect(base)
+        model, _ = choose_model(data, None)
     setup = setup_from_config(data, model, hardware.world_size, config_dir=config_dir)
     budget = budget_gib(hardware)
     est = memory.estimate(setup)

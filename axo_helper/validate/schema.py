@@ -1,8 +1,11 @@
-"""Step 2: the shipped JSON Schema and Axolotl's key names, and the problems they find.
+"""Step 2: the JSON Schema generated from Axolotl's pydantic models, and the problems it finds.
 
-Schema errors are located by line and reported in file order; key warnings catch
-what the schema allows but Axolotl ignores or deprecates: a misspelt key (with a
-"did you mean"), a duplicate key, a legacy attention flag, an unknown optimizer.
+The schema for the installed Axolotl (its version from package metadata; Axolotl is
+never imported here), else the newest one shipped: scripts/generate_axolotl_schema.py
+writes one per Axolotl minor version into axo_helper/schema/. Schema errors are located
+by line and reported in file order; key warnings catch what the schema allows but
+Axolotl ignores or deprecates: a misspelt key (with a "did you mean"), a duplicate key,
+a legacy attention flag, an unknown optimizer. The key names come from the same schema.
 """
 
 from __future__ import annotations
@@ -10,32 +13,110 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from axo_helper.config.read import LEGACY_ATTENTION_FLAGS
 from axo_helper.validate.lines import KeyPath, LineMap, dotted
 from axo_helper.validate.report import Issue
+from axo_helper.versions import version
 
-SCHEMA_FILE = "axolotl-config.schema.json"
-KEYS_FILE = "axolotl-keys.json"
+_SCHEMA_FILE = re.compile(r"^axolotl-(\d+)\.(\d+)\.schema\.json$")
+# The generator marks each widened integer/number/boolean node with the type it stands
+# for (scripts/generate_axolotl_schema.py, LAX).
+_LAX = "x-lax"
+# Dataset entry models whose keys a `datasets:` entry may use.
+_DATASET_DEFS = ("SFTDataset", "DPODataset", "KTODataset", "StepwiseSupervisedDataset")
 
 
-def _schema_node(name: str) -> Any:
-    return resources.files("axo_helper") / "schema" / name
+@dataclass(frozen=True)
+class SchemaChoice:
+    """Which shipped schema validate uses, and why."""
+
+    name: str
+    axolotl: str  # "0.19"
+    installed: str | None  # the installed Axolotl's version, None when not installed
+
+    def describe(self) -> str:
+        if self.installed is None:
+            return f"Axolotl {self.axolotl} (generated; Axolotl is not installed)"
+        if _minor(self.installed) == self.axolotl:
+            return f"Axolotl {self.axolotl} (generated)"
+        return (
+            f"Axolotl {self.axolotl} (generated; none shipped for the installed "
+            f"Axolotl {self.installed}, so the newest)"
+        )
+
+
+def _minor(text: str) -> str:
+    return ".".join(text.split(".")[:2])
+
+
+def _schema_dir() -> Any:
+    return resources.files("axo_helper") / "schema"
+
+
+def shipped_schemas() -> dict[tuple[int, int], str]:
+    """(major, minor) -> file name, for every schema in the wheel."""
+    out: dict[tuple[int, int], str] = {}
+    for node in _schema_dir().iterdir():
+        m = _SCHEMA_FILE.match(node.name)
+        if m:
+            out[(int(m.group(1)), int(m.group(2)))] = node.name
+    return out
+
+
+@functools.cache
+def schema_choice() -> SchemaChoice:
+    """The schema for the installed Axolotl's minor version, else the newest shipped."""
+    shipped = shipped_schemas()
+    installed = version("axolotl")
+    key = None
+    if installed is not None:
+        parts = _minor(installed).split(".")
+        if len(parts) == 2 and all(p.isdigit() for p in parts):
+            key = (int(parts[0]), int(parts[1]))
+    chosen = key if key in shipped else max(shipped)
+    return SchemaChoice(shipped[chosen], f"{chosen[0]}.{chosen[1]}", installed)
+
+
+def schema_note() -> str:
+    """The report's note line, e.g. `schema: Axolotl 0.19 (generated)`."""
+    return f"schema: {schema_choice().describe()}"
 
 
 @functools.cache
 def load_schema() -> dict[str, Any]:
-    """The shipped JSON Schema (Draft 2020-12)."""
-    return json.loads(_schema_node(SCHEMA_FILE).read_text(encoding="utf-8"))
+    """The chosen schema (Draft 2020-12)."""
+    node = _schema_dir() / schema_choice().name
+    return json.loads(node.read_text(encoding="utf-8"))
+
+
+def _enum(node: Mapping[str, Any]) -> list[str]:
+    return sorted(str(v) for v in node.get("enum", []))
 
 
 @functools.cache
 def known_keys() -> dict[str, Any]:
-    """Axolotl's config key names, extracted by scripts/extract_axolotl_keys.py."""
-    return json.loads(_schema_node(KEYS_FILE).read_text(encoding="utf-8"))
+    """Axolotl's key names and value lists, all read from the schema."""
+    schema = load_schema()
+    defs = schema["$defs"]
+    attn = schema["properties"]["attn_implementation"]["anyOf"][0]
+    return {
+        "axolotl_version": schema["x-axolotl-version"],
+        "config": sorted(set(schema["properties"]) | set(schema["x-plugin-keys"])),
+        "dataset": sorted({k for d in _DATASET_DEFS for k in defs[d]["properties"]}),
+        "fsdp_config": sorted(defs["FSDPConfig"]["properties"]),
+        "optimizers": sorted(
+            set(schema["x-known-values"]["optimizer"])
+            | set(_enum(defs["CustomSupportedOptimizers"]))
+        ),
+        "attn_implementations": _enum(attn),
+        "chat_templates": _enum(defs["ChatTemplate"]),
+    }
 
 
 @functools.cache
@@ -70,14 +151,34 @@ def _rule_keys(rule: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _message(error: Any) -> str:
+def _lax_type(error: Any) -> str | None:
+    """The type a widened node stands for, when this error is about the value's type."""
+    lax = error.schema.get(_LAX) if isinstance(error.schema, Mapping) else None
+    if lax is None:
+        return None
+    # A widened boolean takes 0 and 1 through minimum/maximum: 2 is a type error too.
+    typeish = {"type", "pattern"} | ({"minimum", "maximum"} if lax == "boolean" else set())
+    return str(lax) if error.validator in typeish else None
+
+
+def _leaf(error: Any) -> Any:
+    """The error a person should read: "x is not valid under any of the given schemas"
+    says nothing, so descend into the branch that explains it (the one whose type
+    matched: "less than 0" for -1; a widened type as that type, not as a pattern)."""
     from jsonschema.exceptions import best_match
 
-    if error.validator in ("oneOf", "anyOf") and error.context:
-        # "x is not valid under any of the given schemas" says nothing: report the
-        # branch whose type matched (-1 for a number-or-string: "less than 0").
-        typed = [e for e in error.context if e.validator != "type"]
-        return _message(best_match(typed or error.context))
+    if error.validator not in ("oneOf", "anyOf") or not error.context or _lax_type(error):
+        return error
+    laxed = [e for e in error.context if _lax_type(e) is not None]
+    # A branch whose type matched: a non-type error, or one deeper inside the value.
+    typed = [e for e in error.context if (e.validator != "type" or e.path) and e not in laxed]
+    return _leaf(best_match(laxed or typed or error.context))
+
+
+def _message(error: Any) -> str:
+    lax = _lax_type(error)
+    if lax is not None:
+        return f"{error.instance!r} is not of type {lax!r}"
     if error.validator == "enum" and isinstance(error.instance, str):
         options = [str(o) for o in error.validator_value]
         close = difflib.get_close_matches(error.instance, options, n=1, cutoff=0.5) or [
@@ -97,15 +198,19 @@ def schema_errors(
     schema = load_schema()
     issues: list[Issue] = []
     seen: set[tuple[str, str]] = set()
-    for error in _validator().iter_errors(data):
+    for top in _validator().iter_errors(data):
+        error = _leaf(top)
         path: KeyPath = tuple(error.absolute_path)
         message = _message(error)
-        schema_path = list(error.absolute_schema_path)
+        schema_path = list(top.absolute_schema_path)
         if schema_path[:1] == ["allOf"] and len(schema_path) > 1:
-            # A cross-field rule: its description is the message a person understands,
-            # and the first key it names is where to look.
+            # A cross-field rule: Axolotl's message (x-message) is the one a person
+            # understands, and the first key it names is where to look. A rule without
+            # one (a dataset entry's own checks) keeps the located leaf error.
             rule = schema["allOf"][schema_path[1]]
-            message = rule.get("description", message)
+            if "x-message" in rule:
+                message = rule["x-message"]
+                path = tuple(top.absolute_path)
             if not path:
                 present = [k for k in _rule_keys(rule) if k in data]
                 if present:
@@ -129,9 +234,8 @@ def _did_you_mean(key: str, known: set[str]) -> str | None:
 def key_warnings(data: Mapping[str, Any], lines: LineMap) -> list[Issue]:
     """Unknown keys close to known ones, deprecated flags, unknown optimizer names."""
     keys = known_keys()
-    schema = load_schema()
-    top = set(keys["config"]) | set(schema["properties"])
-    dataset_keys = set(keys["dataset"]) | set(schema["$defs"]["dataset"]["properties"])
+    top = set(keys["config"])
+    dataset_keys = set(keys["dataset"])
     fsdp_keys = set(keys["fsdp_config"])
     out: list[Issue] = []
 
@@ -165,7 +269,7 @@ def key_warnings(data: Mapping[str, Any], lines: LineMap) -> list[Issue]:
         if isinstance(entry, Mapping):
             check(entry, dataset_keys, ("datasets", i))
     if isinstance(data.get("fsdp_config"), Mapping):
-        check(data["fsdp_config"], fsdp_keys | {"fsdp_version"}, ("fsdp_config",))
+        check(data["fsdp_config"], fsdp_keys, ("fsdp_config",))
 
     out.extend(_setting_warnings(data, lines, keys))
     return sorted(out, key=lambda i: (i.line or 0, i.path))

@@ -67,11 +67,14 @@ def test_config_missing_is_a_usage_error(invoke: CLI, tmp_path: Path) -> None:
 
 def test_config_invalid_lists_every_problem(invoke: CLI, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
-    bad.write_text("base_model: x\nmicro_batch_size: -3\nlearning_rate: fast\nnum_epochs: -1\n")
+    # Types the schema (Axolotl's pydantic models) refuses, and a required key missing.
+    bad.write_text(
+        "base_model: x\nmicro_batch_size: two\nnum_epochs: lots\nsample_packing: maybe\n"
+    )
     res = invoke("--config", str(bad), "--gpu", "cpu", "-o", str(tmp_path / "r"), "--dry-run")
     assert res.exit_code == 1
     assert "not a valid Axolotl config" in res.stderr
-    for key in ("micro_batch_size", "learning_rate", "num_epochs"):
+    for key in ("micro_batch_size", "num_epochs", "sample_packing", "learning_rate", "datasets"):
         assert key in res.stderr
     assert not (tmp_path / "r").exists()  # nothing written for a config that cannot run
 

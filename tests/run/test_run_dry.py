@@ -148,3 +148,21 @@ def test_plan_json_records_the_dataset_rows(invoke: CLI, tmp_path: Path) -> None
     plan = plan_object(record)
     assert plan is not None and plan["method"] == record["plan"]["method"]
     assert predicted_gib(record) == record["memory"]["total_gib"]
+
+
+def test_an_axolotl_outside_the_tested_range_is_warned_about(
+    invoke: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = versions_mod.version
+    monkeypatch.setattr(
+        versions_mod, "version", lambda dist: "0.30.0" if dist == "axolotl" else real(dist)
+    )
+    out = tmp_path / "r"
+    res = invoke("--gpu", "rtx4090", "--model", LLAMA, "--data", QA, "-o", str(out), "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert "Axolotl 0.30.0 is outside the tested range axolotl>=0.19,<0.22" in res.stderr
+    monkeypatch.setattr(versions_mod, "version", real)
+    res = invoke(
+        "--gpu", "rtx4090", "--model", LLAMA, "--data", QA, "-o", str(out), "--dry-run", "--force"
+    )
+    assert "outside the tested range" not in res.stderr

@@ -73,3 +73,36 @@ def test_does_not_fit_exits_3_and_names_a_micro_batch_that_fits(
 def test_unknown_gpu_is_a_usage_error(tmp_path: Path, cli: Callable[..., Result]) -> None:
     result = cli("validate", str(write(tmp_path, MINIMAL)), "--no-axolotl", "--gpu", "rtx9999")
     assert result.exit_code == 2
+
+
+def test_a_known_deepspeed_name_without_its_file_is_a_note_and_a_zero3_estimate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Axolotl's examples point at deepspeed_configs/zero3_bf16.json, which `axolotl
+    fetch deepspeed_configs` downloads: Axolotl accepts the config, so validate does."""
+    pytest.importorskip("axo_helper.memory")
+    monkeypatch.chdir(tmp_path)
+    hw = hardware.resolve("2x24GB")
+    text = MINIMAL + "bf16: true\ndeepspeed: deepspeed_configs/zero3_bf16.json\n"
+    report = validate_text(text, config_dir=tmp_path, hardware=hw, run_axolotl=False)
+    assert report.valid, [e.format() for e in report.errors]
+    note = next(n for n in report.notes if n.startswith("deepspeed:"))
+    assert "ZeRO-3" in note and "axolotl fetch deepspeed_configs" in note
+    assert report.memory is not None and report.memory.setup is not None
+    assert (report.memory.setup.distributed, report.memory.setup.cpu_offload) == ("zero3", False)
+    plain = validate_text(MINIMAL + "bf16: true\n", hardware=hw, run_axolotl=False)
+    assert plain.memory is not None  # ZeRO-3 shards the weights across the two GPUs
+    assert report.memory.breakdown.weights_gib < plain.memory.breakdown.weights_gib
+
+
+def test_an_unknown_missing_deepspeed_file_stays_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = MINIMAL + "deepspeed: deepspeed_configs/zero4.json\n"
+    report = validate_text(
+        text, config_dir=tmp_path, hardware=hardware.resolve("24GB"), run_axolotl=False
+    )
+    assert [(e.path, e.line, e.source) for e in report.errors] == [("deepspeed", 8, "file")]
+    assert "memory: not checked (fix the errors above first)" in report.notes
+    assert not any(n.startswith("deepspeed:") for n in report.notes)

@@ -16,19 +16,21 @@ from axo_helper.validate.check import validate_text
 from axo_helper.validate.lines import LineMap, parse_config
 from axo_helper.validate.schema import schema_errors
 
-# Six problems on known lines; one run must report every one of them.
+# Six problems on known lines (each one Axolotl 0.19 rejects too); one run must
+# report every one of them.
 BROKEN = """\
 base_model: meta-llama/Llama-3.2-1B
 adapter: qlora
 load_in_4bit: false
-lora_r: 0
+lora_r: eight
 datasets:
-  - type: alpaca
+  - path: data.jsonl
+    shards: many
 micro_batch_size: two
 learning_rate: 0.0002
 attn_implementation: flash
-bf16: true
-fp16: true
+quantize_moe_experts: true
+lora_target_linear: true
 """
 
 
@@ -41,12 +43,12 @@ def test_schema_errors_are_all_reported_at_once_with_lines(
     out = result.output
     assert "invalid (6 errors)" in out
     for expected in (
-        "load_in_4bit (line 3): adapter: qlora needs load_in_4bit: true",
-        "lora_r (line 4): 0 is less than the minimum of 1",
-        "datasets.0 (line 6): 'path' is a required property",
-        "micro_batch_size (line 7): 'two' is not of type 'integer'",
-        "attn_implementation (line 9): 'flash' is not one of",
-        "bf16 (line 10): bf16 and fp16 exclude each other",
+        "load_in_4bit (line 3): Require cfg.load_in_4bit to be True for qlora",
+        "lora_r (line 4): 'eight' is not of type 'integer'",
+        "datasets.0.shards (line 7): 'many' is not of type 'integer'",
+        "micro_batch_size (line 8): 'two' is not of type 'integer'",
+        "attn_implementation (line 10): 'flash' is not one of",
+        "quantize_moe_experts (line 11): lora_target_linear is not compatible with quantize_moe_experts",
     ):
         assert expected in out, (expected, out)
     assert "did you mean flash_attention_2?" in out
@@ -59,7 +61,12 @@ def test_json_report(tmp_path: Path, cli: Callable[..., Result]) -> None:
     assert result.exit_code == 1
     report = json.loads(result.output)
     assert report["valid"] is False and report["fits"] is None and report["memory"] is None
-    assert {e["path"] for e in report["errors"]} >= {"load_in_4bit", "lora_r", "datasets.0", "bf16"}
+    assert {e["path"] for e in report["errors"]} >= {
+        "load_in_4bit",
+        "lora_r",
+        "datasets.0.shards",
+        "quantize_moe_experts",
+    }
     assert all(isinstance(e["line"], int) for e in report["errors"])
     assert report["axolotl"].startswith("skipped")
 
@@ -113,7 +120,7 @@ def test_missing_file_is_a_usage_error(tmp_path: Path, cli: Callable[..., Result
     assert cli("validate", str(tmp_path / "nope.yml")).exit_code == 2
 
 
-def test_cross_field_rules() -> None:
+def test_cross_field_rules_are_axolotls_and_only_axolotls() -> None:
     def errs(cfg: dict[str, Any]) -> list[str]:
         return [
             e.message
@@ -122,26 +129,77 @@ def test_cross_field_rules() -> None:
             )
         ]
 
-    assert errs({"load_in_8bit": True})[0].startswith("load_in_4bit / load_in_8bit quantize")
-    assert errs({"adapter": "lora", "load_in_4bit": True, "load_in_8bit": True})[0].startswith(
-        "load_in_4bit and load_in_8bit"
-    )
-    assert errs({"deepspeed": "ds.json", "fsdp_version": 2, "fsdp_config": {}})[0].startswith(
-        "deepspeed and fsdp"
-    )
-    assert errs(
-        {
-            "gradient_checkpointing": True,
-            "fsdp_version": 2,
-            "fsdp_config": {"activation_checkpointing": True},
-        }
-    )
-    assert errs({"batch_size": 16})[0].startswith("batch_size alone")
-    assert errs({"adapter": "lora", "load_in_8bit": True}) == []
+    assert errs({"load_in_8bit": True})[0].startswith("load_in_8bit and load_in_4bit are not")
+    assert errs({"deepspeed": "ds.json", "fsdp": ["full_shard"]}) == [
+        "deepspeed and fsdp cannot be used together."
+    ]
+    assert errs({"batch_size": 16})[0].startswith("At least two of micro_batch_size")
+    # Rules the hand-written schema had and Axolotl 0.19 does not: accepted now.
+    assert errs({"adapter": "lora", "load_in_4bit": True, "load_in_8bit": True}) == []
+    assert errs({"bf16": True, "fp16": True}) == []
+    assert errs({"deepspeed": "ds.json", "fsdp_version": 2, "fsdp_config": {}}) == []
     assert (
-        errs({"learning_rate": "2e-5"}) == []
-    )  # YAML 1.1 reads 2e-5 as a string; Axolotl accepts it
-    assert errs({"learning_rate": "fast"})
+        errs(
+            {
+                "gradient_checkpointing": True,
+                "fsdp_version": 2,
+                "fsdp_config": {"activation_checkpointing": True},
+            }
+        )
+        == []
+    )
+    assert errs({"adapter": "qlora", "merge_lora": True}) == []  # merging: no 4-bit
+    assert errs({"learning_rate": "2e-5"}) == []  # YAML 1.1 reads 2e-5 as a string
+    assert errs({"learning_rate": "fast"}) == []  # str | float in Axolotl 0.19
+    assert errs({"learning_rate": [0.1]})
+
+
+def test_empty_keys_and_lax_values_pass_as_axolotl_reads_them(
+    tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    text = MINIMAL + (
+        "dataset_prepared_path:\nwandb_project:\nresume_from_checkpoint:\n"
+        "warmup_steps: 10.0\nbf16: 'yes'\nevals_per_epoch: 0\n"
+    )
+    result = cli("validate", str(write(tmp_path, text)), "--no-axolotl", "--gpu", "none")
+    assert result.exit_code == 0, result.output
+    assert "error" not in result.output
+
+
+def test_fsdp_prefixed_keys_are_known_and_checked(tmp_path: Path) -> None:
+    text = (
+        MINIMAL
+        + "fsdp_version: 2\nfsdp_config:\n  fsdp_offload_params: maybe\n  fsdp_state_dict_typ: FULL\n"
+    )
+    report = validate_text(text, run_axolotl=False)
+    assert [e.format() for e in report.errors] == [
+        "fsdp_config.fsdp_offload_params (line 10): 'maybe' is not of type 'boolean'"
+    ]
+    (typo,) = [w for w in report.warnings if w.path.endswith("fsdp_state_dict_typ")]
+    assert typo.line == 11 and "did you mean fsdp_state_dict_type?" in typo.message
+
+
+def test_the_schema_of_the_installed_axolotl_is_chosen_else_the_newest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from axo_helper.validate import schema as module
+
+    def choose(installed: str | None) -> module.SchemaChoice:
+        monkeypatch.setattr(module, "version", lambda dist: installed)
+        module.schema_choice.cache_clear()
+        try:
+            return module.schema_choice()
+        finally:
+            module.schema_choice.cache_clear()
+
+    newest = max(module.shipped_schemas())
+    newest_name = f"{newest[0]}.{newest[1]}"
+    assert choose("0.19.0").name == "axolotl-0.19.schema.json"
+    assert choose("0.19.0").describe() == "Axolotl 0.19 (generated)"
+    assert module.schema_note().startswith("schema: Axolotl 0.")
+    far = choose("9.9.0")
+    assert far.axolotl == newest_name and "newest" in far.describe() and "9.9.0" in far.describe()
+    assert "not installed" in choose(None).describe()
 
 
 def test_missing_deepspeed_file_is_an_error_and_a_relative_one_is_found_beside_the_config(
