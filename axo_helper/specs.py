@@ -195,6 +195,10 @@ class TokenStats:
     max: int
     mean: float
     total: int  # estimated tokens in the whole dataset
+    # The sampled lengths, sorted, thinned to at most dataset.tokens.QUANTILES evenly ranked
+    # values (each stands for the same share of rows): what the planner reads to count the
+    # rows a sequence_len keeps, drops or splits. () when unknown (hand-built specs).
+    quantiles: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -292,7 +296,7 @@ class Rejected:
 class Setting:
     """One config value the planner decided, with the reason the config comments."""
 
-    value: bool | int | float
+    value: bool | int | float | str
     reason: str
 
 
@@ -312,12 +316,51 @@ class ConfigSettings:
     lora_kernels: Setting | None = None  # lora_{mlp,qkv,o,embedding}_kernel; None: full
     dataloader_pin_memory: Setting | None = None  # set on CPU only
     dataset_num_proc: Setting | None = None  # set on CPU only
+    # "drop"/"truncate" where some rows are longer than sequence_len (Axolotl's default is
+    # an unwritten drop); None where no row is (completion rows are split instead).
+    excess_length_strategy: Setting | None = None
 
     def as_dict(self) -> dict[str, dict[str, Any] | None]:
         return {
             f.name: (asdict(v) if (v := getattr(self, f.name)) is not None else None)
             for f in fields(self)
         }
+
+
+@dataclass(frozen=True)
+class RowFate:
+    """What Axolotl does with the dataset's rows at one sequence_len (planner/lengths.py).
+
+    Estimated from the token-length sample and scaled to all rows. `handling`: "drop"
+    (alpaca, chat_template, input_output: a row over sequence_len is dropped, or truncated
+    under excess_length_strategy: truncate) or "split" (completion: every row becomes
+    ceil(length / sequence_len) sequences, after the tokenizer cuts it at 64 x sequence_len).
+    """
+
+    sequence_len: int
+    handling: Literal["drop", "truncate", "split"]
+    rows: int  # rows in the dataset
+    rows_kept: int  # rows trained whole (shorter than sequence_len)
+    rows_dropped: int  # rows over sequence_len that are dropped
+    rows_truncated: int  # rows cut (truncate; completion rows over 64 x sequence_len)
+    rows_split: int  # completion rows over sequence_len, trained as several sequences
+    sequences: int  # training sequences Axolotl builds (before packing)
+    tokens: int  # tokens in the dataset
+    tokens_kept: int  # tokens that are trained
+    tokens_dropped: int  # tokens in dropped rows, or cut off by truncation
+    mean_len: float  # mean length of a training sequence
+    p95_len: int  # 95th percentile length of a training sequence
+
+    @property
+    def rows_kept_share(self) -> float:
+        """Rows whose every token is trained, whole or split."""
+        lost = self.rows_dropped + self.rows_truncated
+        return 1.0 - lost / self.rows if self.rows else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = asdict(self)
+        out["mean_len"] = round(self.mean_len, 1)
+        return out
 
 
 @dataclass(frozen=True)
@@ -349,6 +392,7 @@ class Plan:
     tokens_per_second: float | None = None  # whole run: assumed MFU, or measured when calibrated
     # planner.plan always decides them; render requires them (config.build.settings_of).
     settings: ConfigSettings | None = None
+    row_fate: RowFate | None = None  # None without --data
 
     # PEFT upcasts new adapters to fp32 (autocast_adapter_dtype=True, which Axolotl
     # keeps) and save_pretrained writes them as held: 4 bytes per trainable parameter.
@@ -428,4 +472,5 @@ class Plan:
             "tflops": self.hardware.gpu.tflops_bf16 if self.hardware.gpu else None,
             "reasons": dict(self.reasons),
             "settings": self.settings.as_dict() if self.settings is not None else None,
+            "rows": self.row_fate.as_dict() if self.row_fate is not None else None,
         }

@@ -34,6 +34,7 @@ PROMPTS = [
 ]
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TRAINED_TEMPLATE_MARK = "{# trained #}"
+BASE_EOS = "<|endoftext|>"  # base_with_eos's eos, Qwen2.5 base's
 
 
 def _pin(target: dict[str, Any], values: Mapping[str, Any]) -> None:
@@ -143,8 +144,13 @@ def make_run(
     bf16: bool = False,
     seed: int = 0,
     extra_cfg: dict[str, Any] | None = None,
+    trained_eos: str | None = None,
 ) -> Path:
-    """A run directory as `axo-helper run` + Axolotl leave it, without training."""
+    """A run directory as `axo-helper run` + Axolotl leave it, without training.
+
+    trained_eos: the eos the trained tokenizer was saved with (Axolotl sets it from
+    `special_tokens.eos_token`).
+    """
     import torch
     from transformers import AutoTokenizer
 
@@ -158,6 +164,8 @@ def make_run(
     # The trained tokenizer differs from the base's: its chat template carries a mark.
     tok = AutoTokenizer.from_pretrained(base)
     tok.chat_template = TRAINED_TEMPLATE_MARK + tok.chat_template
+    if trained_eos:
+        tok.eos_token = trained_eos
     tok.save_pretrained(out)
     cfg.update(extra_cfg or {})
     RunDir(run).config.write_text(yaml.safe_dump(cfg), encoding="utf-8")
@@ -175,6 +183,28 @@ def make_run(
         encoding="utf-8",
     )
     return run
+
+
+def base_with_eos(root: Path, base: Path, eos: str = BASE_EOS) -> Path:
+    """The tiny model as a base model whose eos is not its chat turn terminator.
+
+    Like Qwen2.5-7B base: the ChatML template ends turns with <|im_end|>, the eos
+    (config, generation_config, tokenizer) is a new <|endoftext|> token.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)
+    tok.add_special_tokens({"eos_token": eos})
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model.resize_token_embeddings(len(tok))
+    eos_id = tok.convert_tokens_to_ids(eos)
+    model.config.eos_token_id = eos_id
+    model.generation_config.eos_token_id = eos_id
+    out = root / "base-with-eos"
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
 
 
 def logits(model: Any, tokenizer: Any) -> Any:

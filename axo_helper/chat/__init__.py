@@ -1,8 +1,13 @@
 """Chat-template knowledge: which template a model trains with and how its turns end.
 
-    families.py   model family -> Axolotl's named chat_template, its turn terminator
-                  (eot token), and the choice render writes for conversational data
-    tokenizer.py  a local model directory's own chat template and added special tokens
+    decide.py     `decide(model, data) -> ChatChoice`: chat_template, eot_tokens, the
+                  eos a base model gets, drop_system_message, new tokens and the
+                  modules they make trainable, each with its reason
+    templates.py  what each Axolotl named template writes: tokens, turn terminator,
+                  system role (checked against Axolotl's own templates in tests)
+    vocab.py      which special tokens a model's vocabulary has, and its base eos
+    families.py   vocabulary -> named template; base or instruct checkpoint
+    tokenizer.py  a local model directory's own template, added tokens and eos
     modelfile.py  which chat format (chatml, llama3, gemma, mistral) a template writes,
                   for the Ollama Modelfile
 
@@ -11,7 +16,7 @@ Pure and light: no torch or transformers import; tokenizer files are read as JSO
 
 from __future__ import annotations
 
-from axo_helper.chat.families import chat_template_choice
+from axo_helper.chat.decide import ChatChoice, decide
 from axo_helper.chat.modelfile import modelfile_format
 
-__all__ = ["chat_template_choice", "modelfile_format"]
+__all__ = ["ChatChoice", "decide", "modelfile_format"]

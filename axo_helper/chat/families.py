@@ -1,75 +1,57 @@
-"""Model family -> Axolotl's named chat template and the token that ends a turn.
+"""Model -> the Axolotl named chat template for its vocabulary, and whether the
+checkpoint is a base model or a chat (instruct) release.
 
-render asks `chat_template_choice` what to write for conversational data; the tables
-here are the only copy of which family trains with which template.
+The template is chosen by vocabulary, not by model_type alone: Mixtral 8x7B and
+TinyLlama have Llama 2's 32,000-token vocabulary, where only mistral_v1's plain-text
+[INST] markers are single tokens' worth of text; Phi-4 (model_type phi3) has a
+ChatML-style vocabulary, not Phi-3's <|end|>.
 """
 
 from __future__ import annotations
 
-from axo_helper.chat.tokenizer import local_chat_template
+import re
+
+from axo_helper.chat.templates import KNOWN_EOT_TOKENS
+from axo_helper.chat.vocab import Vocab
+from axo_helper.model.presets import find_preset
 from axo_helper.specs import ModelSpec
 
-# Turn-ending tokens of the chat templates axo-helper names, and the families whose
-# own tokenizer template ends turns with them. Axolotl refuses an eot token that
-# encodes to several tokens, so one is only written when the vocabulary has it.
-EOT_BY_TEMPLATE = {
-    "llama3": "<|eot_id|>",
-    "qwen_25": "<|im_end|>",
-    "qwen3": "<|im_end|>",
-    "gemma": "<end_of_turn>",
-    "phi_3": "<|end|>",
+__all__ = ["KNOWN_EOT_TOKENS", "is_instruct", "named_template"]
+
+# vocabulary (chat/vocab.py) -> the Axolotl template whose special tokens it holds.
+TEMPLATE_BY_VOCAB = {
+    "llama3": "llama3",
+    "llama2": "mistral_v1",
+    "mistral_v3": "mistral_v2v3",
+    "smollm2": "chatml",
+    "gemma": "gemma",
+    "phi3": "phi_3",
+    "phi4": "phi_4",
 }
-# family -> (named template, smallest vocabulary that has its special tokens). The
-# vocabulary check keeps Llama-2-vocabulary models (TinyLlama, SmolLM2: model_type
-# llama) off the Llama 3 template, whose <|eot_id|> they would split into pieces.
-TEMPLATE_BY_FAMILY = {
-    "llama": ("llama3", 128_000),
-    "qwen2": ("qwen_25", 150_000),
-    "qwen2_moe": ("qwen_25", 150_000),
-    "qwen3": ("qwen3", 150_000),
-    "qwen3_moe": ("qwen3", 150_000),
-    "gemma": ("gemma", 256_000),
-    "gemma2": ("gemma", 256_000),
-    "gemma3": ("gemma", 256_000),
-    "phi3": ("phi_3", 32_000),
-    "mistral": ("mistral_v2v3", 32_768),
-}
-# Turn terminators looked for in a model's own template, in this order.
-KNOWN_EOT_TOKENS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>")
+_QWEN_BY_FAMILY = {"qwen3": "qwen3", "qwen3_moe": "qwen3"}
+_CHAT_SUFFIX = re.compile(r"[-_](instruct|chat|it)(-\d+)?$", re.IGNORECASE)
 
 
-def family_template(model: ModelSpec) -> str | None:
-    """The named Axolotl chat template matching the model's family and vocabulary."""
-    for key in (model.family, model.model_type):
-        entry = TEMPLATE_BY_FAMILY.get(key)
-        if entry and model.vocab_size >= entry[1]:
-            return entry[0]
-    return None
+def named_template(model: ModelSpec, vocab: Vocab | None) -> str | None:
+    """The Axolotl template matching the model's vocabulary; None when it is unknown."""
+    if vocab is None:
+        return None
+    if vocab.name == "qwen":
+        return _QWEN_BY_FAMILY.get(model.family, "qwen_25")
+    return TEMPLATE_BY_VOCAB.get(vocab.name)
 
 
-def chat_template_choice(model: ModelSpec) -> tuple[str, list[str], str]:
-    """(chat_template, eot_tokens, reason) for conversational data.
+def is_instruct(model: ModelSpec) -> bool:
+    """Whether the checkpoint is a chat release (its tokenizer's eos already ends a turn).
 
-    eot_tokens is written only when the token is certain to be one token of the
-    vocabulary (Axolotl refuses a split one); otherwise Axolotl uses the eos token.
+    A "-Instruct"/"-Chat"/"-it" name, a preset's instruct variant, or a preset released
+    only post-trained (instruct: [] with a chat template: Phi-4, Qwen3, Llama 3.3).
     """
-    local = local_chat_template(model)
-    named = family_template(model)
-    if model.chat_template or (local and local[0]):
-        eot: list[str] = []
-        if local is not None:
-            template, added = local
-            eot = [t for t in KNOWN_EOT_TOKENS if t in template and t in added][:1]
-        elif named in EOT_BY_TEMPLATE:
-            eot = [EOT_BY_TEMPLATE[named]]
-        return "tokenizer_default", eot, "the model's own chat template, as inference will use it"
-    if named:
-        eot = [EOT_BY_TEMPLATE[named]] if named in EOT_BY_TEMPLATE else []
-        return named, eot, f"the tokenizer has none; {named} matches the {model.family} vocabulary"
-    # No template and no family match: chatml text with the eos token ending turns
-    # (eot_tokens left unset: Axolotl then uses the eos token, which always exists).
-    return (
-        "chatml",
-        [],
-        "the tokenizer has none and no family template fits its vocabulary; chatml is the common default",
-    )
+    name = model.hf_id or model.name
+    if _CHAT_SUFFIX.search(name.rstrip("/")):
+        return True
+    found = find_preset(name)
+    if found is None:
+        return False
+    preset, variant = found
+    return variant or (not preset.instruct and preset.chat_template)

@@ -127,7 +127,20 @@ def show(p: Plan) -> None:
         out.print(rt)
 
     out.print()
+    if p.row_fate is not None:
+        out.print(_rows_line(p))
     out.print(_time_line(p))
+
+
+def _rows_line(p: Plan) -> str:
+    """What the chosen sequence_len does to the rows: kept, dropped, split (planner.lengths)."""
+    from axo_helper.planner.lengths import describe
+
+    assert p.row_fate is not None
+    line = f"rows: {describe(p.row_fate)}"
+    if p.settings is not None and p.settings.excess_length_strategy is not None:
+        line += f" (excess_length_strategy: {p.settings.excess_length_strategy.value})"
+    return line
 
 
 def _time_line(p: Plan) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from axo_helper.chat import chat_template_choice
+from axo_helper.chat import ChatChoice, decide
 from axo_helper.config.reasons import (
     ATTENTION_REASON,
     METHOD_REASON,
@@ -236,12 +236,10 @@ def _data_keys(
             "rendering a config needs the dataset's format",
             hint="pass --data PATH so axo-helper can detect it",
         )
-    sheet.put("datasets", [dataset_entry(data, dataset_path)], f"{data.type}, {data.rows:,} rows")
+    entry = dataset_entry(data, dataset_path)
+    sheet.put("datasets", [entry], f"{data.type}, {data.rows:,} rows")
     if data.type == "chat_template":
-        template, eot, reason = chat_template_choice(plan.model)
-        sheet.put("chat_template", template, reason)
-        if eot:
-            sheet.put("eot_tokens", eot, "ends each turn; trained so generation stops")
+        _chat_keys(sheet, entry, decide(plan.model, data))
     sheet.put("dataset_prepared_path", dataset_prepared_path, "tokenized data is cached here")
     if val_set_size is None:
         sheet.put_setting("val_set_size", settings_of(plan).val_set_size)
@@ -250,9 +248,26 @@ def _data_keys(
     sheet.put("train_on_inputs", False, "loss on the answers only, not the prompts")
 
 
+def _chat_keys(sheet: _Sheet, entry: dict[str, Any], chat: ChatChoice) -> None:
+    """chat.decide's keys with its reasons (lora_modules_to_save is the TrainSetup's)."""
+    why = chat.reasons
+    sheet.put("chat_template", chat.template, why.get("chat_template"))
+    for key, value in (
+        ("eot_tokens", list(chat.eot_tokens)),
+        ("special_tokens", {"eos_token": chat.eos_token} if chat.eos_token else None),
+        ("tokens", list(chat.added_tokens)),
+    ):
+        if value:
+            sheet.put(key, value, why.get(key))
+    if chat.drop_system_message:  # a dataset key in Axolotl: said in the datasets comment
+        entry["drop_system_message"] = True
+        sheet.why["datasets"] += "; " + comment_text(why["drop_system_message"])
+
+
 def _sequence_keys(sheet: _Sheet, plan: Plan) -> None:
     s = plan.setup
     sheet.put("sequence_len", s.sequence_len, sequence_reason(plan))
+    sheet.put_setting("excess_length_strategy", settings_of(plan).excess_length_strategy)
     sheet.put("sample_packing", s.sample_packing, packing_reason(plan))
     if s.sample_packing:
         sheet.put(

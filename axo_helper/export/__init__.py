@@ -8,7 +8,8 @@ and produces, next to them:
   adapter/        LoRA/QLoRA only: adapter_model.safetensors, adapter_config.json, the
                   tokenizer as trained (added tokens, chat template), README.md
   merged/         base + adapter merged (or a full fine-tune's weights), sharded
-                  safetensors, config, generation_config, the trained tokenizer, README.md
+                  safetensors, config, generation_config (stopping at the trained turn
+                  terminator), the trained tokenizer, README.md
   Modelfile       for `ollama create`
   manifest.json   every produced file with size and sha256; versions; plan; metrics
 
@@ -28,7 +29,8 @@ The package, in the order an export runs:
   variants    building adapter/ and merged/ (weights, tokenizer, model card)
   merge       Axolotl's shard-by-shard LoRA merge, the NF4 round-trip scope
   shards      merged/'s safetensors shards and dtype (reshard)
-  tokenizer   the trained tokenizer's files, copied; its chat template and eos
+  tokenizer   the trained tokenizer's files, copied; its chat template, eos, token ids
+  stops       the turn terminator; generation_config.json's eos_token_id
   card        the model card's facts (README.md)
   ollama      the Modelfile's facts: FROM, chat format, Go template, stops
   manifest    manifest.json and verify_export

@@ -28,6 +28,7 @@ from axo_helper.export.manifest import files_of, previous_merge, verify_export, 
 from axo_helper.export.ollama import modelfile
 from axo_helper.export.result import ExportResult
 from axo_helper.export.source import RunInfo, adapter_source, base_dir, load_run
+from axo_helper.export.stops import terminator_warnings, turn_terminator
 from axo_helper.export.variants import build_adapter, build_merged
 from axo_helper.rundir import ADAPTER, EXPORT_VARIANTS, MANIFEST, MERGED, MODELFILE, RunDir
 
@@ -146,6 +147,7 @@ def export_run(
         todo = _to_build(run_dir, wanted, force)
         kept = tuple(v for v in wanted if v not in todo)
         warnings, lora_r = _preflight(info, todo)
+        warnings += terminator_warnings(turn_terminator(info.config, info.output_dir))
         merge_details: dict[str, Any] = {}
         for v in todo:
             merge_details = _build(info, v, lora_r, shard_bytes) or merge_details

@@ -1,5 +1,6 @@
-"""The Ollama Modelfile: where FROM points, and the Go chat template and stop strings
-for the chat format the trained tokenizer's Jinja template writes.
+"""The Ollama Modelfile: where FROM points, the Go chat template for the chat format
+the trained tokenizer's Jinja template writes, and the stop strings (the format's and
+the run's turn terminator, export/stops.py).
 
 Which format a Jinja template writes is chat/'s fact (chat.modelfile_format); the
 Go templates Ollama wants for each format are this module's.
@@ -15,6 +16,7 @@ from axo_helper.chat import modelfile_format as chat_format
 from axo_helper.config.templating import render_template
 from axo_helper.errors import ConfigError
 from axo_helper.export.source import RunInfo
+from axo_helper.export.stops import turn_terminator
 from axo_helper.export.tokenizer import tokenizer_facts
 
 # Go templates for Ollama, keyed by the chat format the Jinja template uses.
@@ -48,13 +50,15 @@ PLAIN_PROMPT = "{{ .Prompt }}"
 
 def modelfile_context(info: RunInfo, *, merged: bool, adapter: bool) -> dict[str, Any]:
     """The facts templates/Modelfile.j2 lays out: where FROM points, the Ollama
-    template and the stop strings for the trained chat template's format."""
+    template, and the stop strings: the format's, the trained turn terminator, the eos."""
     template, eos = tokenizer_facts(info.output_dir)
     fmt = chat_format(template)
-    go, stops_t = OLLAMA_TEMPLATES.get(fmt or "", (PLAIN_PROMPT, ()))
-    stops = list(stops_t)
-    if eos and eos not in stops:
-        stops.append(eos)
+    go, format_stops = OLLAMA_TEMPLATES.get(fmt or "", (PLAIN_PROMPT, ()))
+    # The trained turn terminator stops generation whatever the format: a template
+    # Ollama has no Go template for still ends its turns with it.
+    term = turn_terminator(info.config, info.output_dir)
+    stops = list(dict.fromkeys([*format_stops, *(term.tokens if term else ()), eos]))
+    stops = [s for s in stops if s]
     base = Path(info.base_model).expanduser()
     return {
         "name": info.run_dir.name,

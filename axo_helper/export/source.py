@@ -140,3 +140,23 @@ def base_dir(info: RunInfo) -> Path:
             "(--variant adapter)",
         ) from exc
     return Path(path)
+
+
+def base_folders_offline(info: RunInfo, name: str) -> list[Path]:
+    """Folders holding the base model's file `name` without any download: the local
+    base directory, or the Hugging Face cache's snapshot of a hub id ([] when neither).
+
+    The adapter alone must export on a machine that cannot reach the hub.
+    """
+    local = Path(info.base_model).expanduser()
+    if local.is_dir():
+        return [local.resolve()]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(
+            info.base_model, name, revision=info.config.get("revision_of_model")
+        )
+    except Exception:  # not a repo id, an unreadable cache: no base file then
+        return []
+    return [Path(found).parent] if isinstance(found, str) else []

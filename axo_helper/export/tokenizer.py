@@ -1,5 +1,5 @@
 """The trained tokenizer: which files make it up, copying it into a variant, and the
-facts the Modelfile needs from it (chat template, eos token).
+facts export needs from it (chat template, eos token, the ids of its tokens).
 """
 
 from __future__ import annotations
@@ -81,3 +81,53 @@ def tokenizer_facts(folder: Path) -> tuple[str | None, str | None]:
     if isinstance(eos, dict):
         eos = eos.get("content")
     return template, eos if isinstance(eos, str) else None
+
+
+def _vocab_ids(model: Any) -> dict[str, int]:
+    """tokenizer.json's model vocabulary: a dict (BPE, WordPiece) or [piece, score] rows
+    (Unigram, where the row number is the id)."""
+    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if isinstance(vocab, dict):
+        return {k: v for k, v in vocab.items() if isinstance(k, str) and isinstance(v, int)}
+    if isinstance(vocab, list):
+        return {
+            row[0]: i
+            for i, row in enumerate(vocab)
+            if isinstance(row, list) and row and isinstance(row[0], str)
+        }
+    return {}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _added_entries(entries: Any) -> dict[str, int]:
+    """tokenizer.json's added_tokens: [{"id": 3, "content": "<|im_end|>", ...}]."""
+    return {
+        e["content"]: e["id"]
+        for e in (entries if isinstance(entries, list) else [])
+        if isinstance(e, dict)
+        and isinstance(e.get("content"), str)
+        and isinstance(e.get("id"), int)
+    }
+
+
+def token_ids(folder: Path) -> dict[str, int]:
+    """Token -> id for the tokenizer saved in folder, read from its files, never guessed.
+
+    The model vocabulary of tokenizer.json, then the added tokens (tokenizer.json's
+    added_tokens, added_tokens.json, tokenizer_config.json's added_tokens_decoder),
+    which win where both name a token: an added token is matched whole before the
+    model's pieces. {} when the folder holds none of them.
+    """
+    tok = _dict(read_json(folder / "tokenizer.json"))
+    ids = _vocab_ids(tok.get("model"))
+    ids.update(_added_entries(tok.get("added_tokens")))
+    added = _dict(read_json(folder / "added_tokens.json"))
+    ids.update({k: v for k, v in added.items() if isinstance(v, int)})
+    decoder = _dict(_dict(read_json(folder / "tokenizer_config.json")).get("added_tokens_decoder"))
+    for key, entry in decoder.items():
+        if isinstance(entry, dict) and isinstance(entry.get("content"), str) and key.isdigit():
+            ids[entry["content"]] = int(key)
+    return ids

@@ -11,7 +11,8 @@ from typing import Any
 from axo_helper.config.read import target_dtype
 from axo_helper.errors import AxoHelperError
 from axo_helper.export import merge, shards
-from axo_helper.export.source import RunInfo, adapter_source, base_dir
+from axo_helper.export.source import RunInfo, adapter_source, base_dir, base_folders_offline
+from axo_helper.export.stops import GENERATION_CONFIG, stop_at_terminator, turn_terminator
 from axo_helper.export.tokenizer import copy_tokenizer
 
 
@@ -33,7 +34,20 @@ def build_adapter(info: RunInfo, dest: Path, card: str) -> None:
     else:
         _bin_to_safetensors(src / "adapter_model.bin", dest / "adapter_model.safetensors")
     copy_tokenizer(info.output_dir, dest)
+    _stop_at_turn_end(info, dest)
     (dest / "README.md").write_text(card, encoding="utf-8")
+
+
+def _stop_at_turn_end(info: RunInfo, dest: Path) -> None:
+    """generation_config.json that stops where the fine-tune ended its turns.
+
+    merged/ already holds the base's (or the full fine-tune's) file; adapter/ starts
+    from the one Axolotl saved in output/, else the base's, found without a download.
+    """
+    term = turn_terminator(info.config, info.output_dir)
+    if term is not None:
+        sources = [info.output_dir, *base_folders_offline(info, GENERATION_CONFIG)]
+        stop_at_terminator(dest, term, sources)
 
 
 def _copy_full(info: RunInfo, dest: Path, max_shard_size: int) -> dict[str, Any]:
@@ -79,5 +93,6 @@ def build_merged(info: RunInfo, dest: Path, card: str, *, max_shard_size: int) -
         details = _merge_adapter(info, dest, max_shard_size, dtype)
     details["dtype"] = dtype or "as stored"
     copy_tokenizer(info.output_dir, dest)
+    _stop_at_turn_end(info, dest)
     (dest / "README.md").write_text(card, encoding="utf-8")
     return details

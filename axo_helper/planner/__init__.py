@@ -24,6 +24,7 @@ Modules:
   search.py        candidate setups, the ladder, the fastest variant that fits
   explain.py       reasons, rejected alternatives, warnings
   nothing_fits.py  the PlanError naming the smallest change that fits
+  lengths.py       what Axolotl does with each row at a sequence_len (dropped, split)
   timing.py        the time model (flops_per_token, steps and seconds per epoch)
   settings.py      the other config values (tf32, seed, val_set_size, LoRA kernels, ...)
   decide.py        plan(): the steps above, in order

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 from axo_helper.errors import UsageError
 from axo_helper.planner import explain
 from axo_helper.planner.device import device_facts
+from axo_helper.planner.lengths import row_fate, shortest_allowed
 from axo_helper.planner.nothing_fits import nothing_fits
 from axo_helper.planner.policy import Policy
 from axo_helper.planner.search import (
@@ -51,6 +52,8 @@ class _Lengths:
     why: str
     explicit: bool
     tried: list[int]  # base, then shorter ones when the policy may shrink to fit
+    floor: int  # the shortest length that keeps policy.min_rows_kept of the rows
+    keep: float  # policy.min_rows_kept
 
 
 def plan(
@@ -86,11 +89,7 @@ def plan(
         distributed=cast(Distributed | None, distributed),
         calibration=calibration,
     )
-    base, why, explicit = choose_seq_len(model, data, policy, seq_len)
-    tried = (
-        list(shrinking(base, policy)) if not explicit and policy.seq_len_shrink_to_fit else [base]
-    )
-    lengths = _Lengths(base, why, explicit, tried)
+    lengths = _lengths(model, data, policy, seq_len)
     methods = candidate_methods(hardware, policy, method)
     choice, rejected = _search(search, data, lengths, methods, method, micro_batch)
     return _assemble(
@@ -105,6 +104,21 @@ def plan(
         micro_batch,
         epochs,
     )
+
+
+def _lengths(
+    model: ModelSpec, data: DataSpec | None, policy: Policy, seq_len: int | None
+) -> _Lengths:
+    """The lengths to try: the data's, then shorter ones down to the policy's floor."""
+    base, why, explicit = choose_seq_len(model, data, policy, seq_len)
+    floor = min(shortest_allowed(data, policy), model.max_position_embeddings)
+    if not explicit and floor > base:
+        base = floor
+        why += f"; raised to {floor:,} to keep {policy.min_rows_kept:.0%} of the rows"
+    tried = [base]
+    if not explicit and policy.seq_len_shrink_to_fit:
+        tried = list(shrinking(base, policy, floor))
+    return _Lengths(base, why, explicit, tried, floor, policy.min_rows_kept)
 
 
 def _search(
@@ -136,7 +150,7 @@ def _search(
                     f"> {gib(search.budget)} budget",
                 )
             )
-    raise nothing_fits(search, seqs, methods, micro_batch, lengths.explicit, forced)
+    raise nothing_fits(search, seqs, methods, micro_batch, lengths.explicit, forced, data=data)
 
 
 def _first_method(
@@ -202,10 +216,11 @@ def _assemble(
         f"{lr:g}: the policy's rate for {choice.method} at {model.total_params / 1e9:.1f}B parameters"
     )
     num_epochs, reasons["num_epochs"] = _epochs(data, policy, epochs)
-    time = timing(hardware, policy, setup, data, ga, search.calibration)
+    fate = row_fate(data, setup.sequence_len) if data is not None and data.rows > 0 else None
+    time = timing(hardware, policy, setup, fate, ga, search.calibration)
     warnings = [
         *warnings,
-        *explain.plan_warnings(data, model, setup, mem, search.budget, lengths.base),
+        *explain.plan_warnings(data, model, setup, mem, search.budget, fate),
     ]
     return Plan(
         hardware=hardware,
@@ -230,7 +245,8 @@ def _assemble(
         calibrated_from=calibrated_from,
         seconds_per_step=time.seconds_per_step,
         tokens_per_second=time.tokens_per_second,
-        settings=decide_settings(hardware, setup, data, reasons["gradient_checkpointing"]),
+        settings=decide_settings(hardware, setup, data, reasons["gradient_checkpointing"], fate),
+        row_fate=fate,
     )
 
 
@@ -249,8 +265,7 @@ def _choice_reasons(
     assert choice.fit.memory is not None
     reasons = {
         "method": explain.method_reason(choice, rejected, auto_method, search.budget),
-        "sequence_len": lengths.why
-        + (f"; halved from {lengths.base} to fit" if choice.seq_len != lengths.base else ""),
+        "sequence_len": _seq_reason(data, lengths, choice.seq_len),
         "sample_packing": explain.packing_reason(
             data, choice.seq_len, choice.packing, policy, search.hardware.is_cpu
         ),
@@ -276,6 +291,15 @@ def _choice_reasons(
         )
         reasons["lora_dropout"] = f"{lora.dropout} (policy; QLoRA's value)"
     return reasons
+
+
+def _seq_reason(data: DataSpec | None, lengths: _Lengths, seq: int) -> str:
+    why = lengths.why
+    if seq != lengths.base:
+        why += f"; shortened from {lengths.base:,} to fit"
+        if seq == lengths.floor and data is not None and data.type != "completion":
+            why += f" (no shorter: it keeps {lengths.keep:.0%} of the rows)"
+    return why
 
 
 def _epochs(data: DataSpec | None, policy: Policy, epochs: int | None) -> tuple[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from axo_helper.dataset import CHARS_PER_TOKEN
+from axo_helper.planner.lengths import COMPLETION_MAX_CHUNKS, describe
 from axo_helper.planner.policy import Policy
 from axo_helper.planner.search import Choice, Search, VariantFit, gib
 from axo_helper.specs import (
@@ -12,6 +13,7 @@ from axo_helper.specs import (
     Method,
     ModelSpec,
     Rejected,
+    RowFate,
     TrainSetup,
 )
 
@@ -226,10 +228,10 @@ def plan_warnings(
     setup: TrainSetup,
     mem: MemoryBreakdown,
     budget: float,
-    base_seq: int,
+    fate: RowFate | None,
 ) -> list[str]:
     """What the operator should know about the chosen setup, in the order shown."""
-    out = data_warnings(data, setup.sequence_len, base_seq)
+    out = data_warnings(data, fate)
     if model.generic:
         out.append(
             f"{model.architecture} is not a known architecture: the estimate uses generic "
@@ -243,7 +245,7 @@ def plan_warnings(
     return out
 
 
-def data_warnings(data: DataSpec | None, seq: int, base_seq: int) -> list[str]:
+def data_warnings(data: DataSpec | None, fate: RowFate | None) -> list[str]:
     if data is None:
         return []
     out = list(data.warnings)
@@ -253,20 +255,20 @@ def data_warnings(data: DataSpec | None, seq: int, base_seq: int) -> list[str]:
             f"{CHARS_PER_TOKEN} characters per token); pass "
             "--tokenizer DIR or a local --model for exact counts"
         )
-    if seq < base_seq:
+    if fate is None:
+        return out
+    lost = fate.rows_dropped + fate.rows_truncated
+    if fate.handling == "split":
+        if fate.rows_truncated:
+            out.append(
+                f"{fate.rows_truncated:,} completion rows are longer than {COMPLETION_MAX_CHUNKS} "
+                f"x sequence_len: Axolotl's tokenizer cuts them, {fate.tokens_dropped:,} "
+                "tokens are not trained"
+            )
+    elif lost:
         out.append(
-            f"sequence_len was halved from {base_seq} to {seq} to fit: samples longer than {seq} "
-            "tokens are dropped by Axolotl (excess_length_strategy: drop) or truncated"
-        )
-    elif data.tokens.p99 > seq:
-        out.append(
-            f"more than 1% of samples are longer than sequence_len {seq} (p99 {data.tokens.p99}): "
-            "Axolotl drops them by default"
-        )
-    elif data.tokens.max > seq:
-        out.append(
-            f"the longest sample has {data.tokens.max} tokens > sequence_len {seq}: fewer than 1% "
-            "of samples are dropped (or truncated)"
+            f"{describe(fate)} (data p99 {data.tokens.p99:,}, longest {data.tokens.max:,}): "
+            f"the config sets excess_length_strategy: {fate.handling}"
         )
     return out
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 from axo_helper.errors import PlanError
+from axo_helper.planner.lengths import describe, row_fate
 from axo_helper.planner.policy import Variant
 from axo_helper.planner.search import Search, gib, shrinking
-from axo_helper.specs import Method
+from axo_helper.specs import DataSpec, Method
 
 
 def nothing_fits(
@@ -17,8 +18,14 @@ def nothing_fits(
     micro_batch: int | None,
     explicit_seq: bool,
     forced_method: Method | None,
+    *,
+    data: DataSpec | None = None,
 ) -> PlanError:
-    """A PlanError that names the smallest change that would fit."""
+    """A PlanError that names the smallest change that would fit.
+
+    `data`: when the search stopped at the shortest length that keeps the policy's share
+    of rows, the shorter --seq-len that would fit is named with the rows it drops.
+    """
     method = methods[-1]  # the lightest in preference order (qlora unless forced/CPU)
     seq = seqs[-1]
     v = search.lightest_variant()
@@ -26,6 +33,8 @@ def nothing_fits(
     need = search.estimate(search.setup(method, seq, False, v, mb)).total_gib
     desc = f"{method} at sequence_len {seq}, micro batch {mb}, {search.label(v)}"
     changes = _option_changes(search, seq, methods, micro_batch, explicit_seq, forced_method)
+    if not explicit_seq and data is not None:
+        changes.extend(_shorter_changes(search, seq, methods[-1], mb, data))
     changes.extend(_hardware_changes(search, method, seq, v, mb, need))
     return PlanError(
         f"nothing fits in {gib(search.budget)} per "
@@ -68,6 +77,22 @@ def _option_changes(
                 changes.append(f"--seq-len {shorter} ({gib(f.memory.total_gib)})")
                 break
     return changes
+
+
+def _shorter_changes(
+    search: Search, seq: int, method: Method, mb: int, data: DataSpec
+) -> list[str]:
+    """A --seq-len below the policy's floor that fits, and what it would cost in rows."""
+    v = search.lightest_variant()
+    for shorter in list(shrinking(seq, search.policy))[1:]:
+        f = search.fit(method, shorter, False, v, mb, exact=mb)
+        if f.micro_batch and f.memory is not None:
+            fate = row_fate(data, shorter)
+            return [
+                f"--seq-len {shorter} ({method}, {gib(f.memory.total_gib)}; {describe(fate)}, "
+                f"below the policy's min_rows_kept {search.policy.min_rows_kept:.0%})"
+            ]
+    return []
 
 
 def _hardware_changes(

@@ -54,6 +54,7 @@ class Policy:
     seq_len_multiple: int
     seq_len_min: int
     seq_len_shrink_to_fit: bool
+    min_rows_kept: float
     packing_max_p50_fraction: float
     packing_efficiency: float
     optimizers: Mapping[str, str]
@@ -244,6 +245,7 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
         seq_len_multiple=r.integer("sequence_len.multiple"),
         seq_len_min=r.integer("sequence_len.min"),
         seq_len_shrink_to_fit=r.flag("sequence_len.shrink_to_fit"),
+        min_rows_kept=r.number("sequence_len.min_rows_kept", lo=0.0, hi=1.0),
         packing_max_p50_fraction=r.number("sample_packing.max_p50_fraction", lo=0.0, hi=1.0),
         packing_efficiency=r.number("sample_packing.efficiency", lo=0.1, hi=1.0),
         optimizers=optimizers,

@@ -297,12 +297,16 @@ def choose_seq_len(
     return seq, why, False
 
 
-def shrinking(seq: int, policy: Policy) -> Iterator[int]:
-    """seq, then halves rounded down to the policy multiple, down to its minimum."""
+def shrinking(seq: int, policy: Policy, floor: int | None = None) -> Iterator[int]:
+    """seq, then halves rounded down to the policy multiple, down to its minimum.
+
+    `floor` (planner.lengths.shortest_allowed): the last length is never below it, so
+    a halving that would drop more rows than the policy allows stops at the floor.
+    """
     yield seq
     while True:
         nxt = (seq // 2) // policy.seq_len_multiple * policy.seq_len_multiple
-        nxt = max(nxt, policy.seq_len_min)
+        nxt = max(nxt, policy.seq_len_min, floor or 0)
         if nxt >= seq:
             return
         seq = nxt

@@ -1,20 +1,26 @@
 """The config values beyond the TrainSetup that the planner decides: tf32, seed, eval split,
-Axolotl's gradient_checkpointing key, LoRA kernels and the CPU dataloader keys.
+Axolotl's gradient_checkpointing key, LoRA kernels, the CPU dataloader keys and
+excess_length_strategy.
 
 Pure: render lays these out with their reasons instead of deciding them itself.
 """
 
 from __future__ import annotations
 
-from axo_helper.specs import ConfigSettings, DataSpec, Hardware, Setting, TrainSetup
+from axo_helper.specs import ConfigSettings, DataSpec, Hardware, RowFate, Setting, TrainSetup
 
 SEED = 42
 
 
 def decide_settings(
-    hardware: Hardware, setup: TrainSetup, data: DataSpec | None, gc_reason: str
+    hardware: Hardware,
+    setup: TrainSetup,
+    data: DataSpec | None,
+    gc_reason: str,
+    fate: RowFate | None = None,
 ) -> ConfigSettings:
-    """`gc_reason`: the planner's reason for TrainSetup.gradient_checkpointing."""
+    """`gc_reason`: the planner's reason for TrainSetup.gradient_checkpointing;
+    `fate`: what the chosen sequence_len does to the rows (planner.lengths.row_fate)."""
     gpu = hardware.gpu
     cuda = gpu is not None and gpu.cuda
     tf32 = gpu is not None and gpu.tf32
@@ -32,6 +38,26 @@ def decide_settings(
             if on_cpu
             else None
         ),
+        excess_length_strategy=excess_length_strategy(fate),
+    )
+
+
+def excess_length_strategy(fate: RowFate | None) -> Setting | None:
+    """Written whenever rows are over sequence_len, so the config says what happens to them.
+
+    Drop, not truncate: a truncated chat or answer loses its end, so the model trains on
+    replies cut mid-turn that never reach their terminator. Completion rows are split
+    into chunks that all fit: the key does not apply (None).
+    """
+    if fate is None or fate.handling == "split" or not (fate.rows_dropped + fate.rows_truncated):
+        return None
+    lost = fate.rows_dropped + fate.rows_truncated
+    share = 100.0 * lost / fate.rows if fate.rows else 0.0
+    tokens = fate.tokens_dropped
+    return Setting(
+        fate.handling,
+        f"{lost:,} of {fate.rows:,} rows ({share:.1f}%, {tokens:,} tokens) are longer than "
+        f"{fate.sequence_len:,} tokens; a truncated reply would train without its end",
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from axo_helper.planner.policy import Policy
-from axo_helper.specs import DataSpec, Hardware, TrainSetup
+from axo_helper.specs import Hardware, RowFate, TrainSetup
 
 if TYPE_CHECKING:
     from axo_helper.calibration import Calibration
@@ -53,20 +53,23 @@ class _Epoch:
     seq_tokens: float  # tokens in one sequence of a micro batch
 
 
-def _epoch(setup: TrainSetup, data: DataSpec | None, policy: Policy, per_step: int) -> _Epoch:
+def _epoch(setup: TrainSetup, fate: RowFate | None, policy: Policy, per_step: int) -> _Epoch:
+    """What Axolotl trains (`fate`: rows kept, dropped rows gone, completion rows as chunks)."""
     seq, mb = setup.sequence_len, setup.micro_batch_size
-    if data is None or data.rows <= 0:
+    if fate is None:
         return _Epoch(None, None, float(seq), float(seq))
-    sample_len = max(1.0, min(float(seq), data.tokens.mean))
+    if fate.sequences <= 0:  # every row dropped: nothing is trained
+        return _Epoch(0, 0, float(seq), float(seq))
+    sample_len = max(1.0, min(float(seq), fate.mean_len))
     seq_tokens = float(seq)
     if setup.sample_packing:
-        sequences = math.ceil(data.tokens.total / (seq * policy.packing_efficiency))
+        sequences = math.ceil(fate.tokens_kept / (seq * policy.packing_efficiency))
     else:
         # A padded micro batch is as long as its longest sample: about the mean
         # for one sample, towards p95 for many.
-        p95 = min(float(seq), float(data.tokens.p95))
+        p95 = min(float(seq), float(fate.p95_len))
         seq_tokens = sample_len + max(0.0, p95 - sample_len) * (1.0 - 1.0 / mb)
-        sequences = data.rows
+        sequences = fate.sequences
     steps = max(1, math.ceil(sequences / per_step))
     return _Epoch(int(sequences * seq_tokens), steps, sample_len, seq_tokens)
 
@@ -75,14 +78,14 @@ def timing(
     hardware: Hardware,
     policy: Policy,
     setup: TrainSetup,
-    data: DataSpec | None,
+    fate: RowFate | None,
     ga: int,
     calibration: Calibration | None,
 ) -> Timing:
     """Steps, tokens and seconds per epoch (docs/plan.md, "Time")."""
     world = 1 if hardware.is_cpu else hardware.world_size
     sequences_per_step = setup.micro_batch_size * ga * world
-    epoch = _epoch(setup, data, policy, sequences_per_step)
+    epoch = _epoch(setup, fate, policy, sequences_per_step)
     step_tokens = sequences_per_step * epoch.seq_tokens
 
     measured = calibration.tokens_per_s(setup) if calibration is not None else None

@@ -194,3 +194,21 @@ def test_dataset_entry_is_datasets_own_with_the_renderers_keys(
     assert entry.pop("roles_to_train", None) == (["assistant"] if kind == "chat_template" else None)
     entry.pop("ds_type", None)
     assert list(entry.items())[1:] == list(own.items())[1:]
+
+
+def test_chat_keys_are_chat_decides_with_their_reasons() -> None:
+    """Issue 11, cases 3, 4 and 6 as the rendered config shows them."""
+    from axo_helper import model as model_mod
+
+    roles = replace(data_spec("chat_template"), roles=("system", "user", "assistant"))
+    gemma = render(hand_plan(spec=model_mod.inspect("google/gemma-2-9b"), data=roles))
+    assert gemma.config["chat_template"] == "gemma"
+    assert gemma.config["datasets"][0]["drop_system_message"] is True
+    assert gemma.config["special_tokens"] == {"eos_token": "<end_of_turn>"}
+    assert "System role not supported" in gemma.yaml_text
+    mixtral = render(hand_plan(spec=model_mod.inspect("mistralai/Mixtral-8x7B-v0.1"))).config
+    assert mixtral["chat_template"] == "mistral_v1"
+    assert not {"eot_tokens", "special_tokens", "tokens"} & set(mixtral)
+    llama = render(hand_plan(spec=model_mod.inspect("meta-llama/Llama-3.1-8B"))).config
+    assert llama["special_tokens"] == {"eos_token": "<|eot_id|>"}
+    assert llama["eot_tokens"] == ["<|eot_id|>"]

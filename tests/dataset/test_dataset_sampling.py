@@ -76,3 +76,15 @@ def test_alpaca_estimate_includes_axolotl_prompt(tmp_path: Path) -> None:
     template = ALPACA_NO_INPUT_PREAMBLE + "\n\n### Instruction:\n\n\n### Response:\n"
     expected = math.ceil(len(template) / 3.6) + 2
     assert spec.tokens.max == expected
+
+
+def test_token_stats_record_evenly_ranked_quantiles() -> None:
+    from axo_helper.dataset.tokens import QUANTILES, token_stats
+
+    short = token_stats([5, 1, 3], rows=3, longest=0)
+    assert short.quantiles == (1, 3, 5)
+    many = token_stats(list(range(1, 10_001)), rows=10_000, longest=0)
+    assert len(many.quantiles) == QUANTILES
+    assert list(many.quantiles) == sorted(many.quantiles)
+    # Each value stands for 0.1% of the rows: the share at or below 9,900 is 99%.
+    assert sum(v <= 9_900 for v in many.quantiles) == 990

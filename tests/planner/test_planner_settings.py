@@ -89,6 +89,7 @@ def test_fsdp_gradient_checkpointing_key_is_off_and_says_why() -> None:
 def test_settings_are_in_the_json_after_the_existing_keys() -> None:
     p = planner.plan(gpu("rtx4090"), mdl(LLAMA8), qa_data(), POLICY)
     obj = json.loads(json.dumps(p.to_json()))
-    assert list(obj)[-2:] == ["reasons", "settings"]
+    # New keys go after the existing ones: `rows` (the row fate) came after `settings`.
+    assert list(obj)[-3:] == ["reasons", "settings", "rows"]
     assert obj["settings"]["tf32"] == {"value": True, "reason": "TF32 matmuls (Ampere and newer)"}
     assert obj["settings"]["seed"]["value"] == 42
