@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper import hardware, model
+from axo_helper.chat import decide
 from axo_helper.planner.settings import decide_settings
 from axo_helper.specs import (
+    ChatChoice,
     ConfigSettings,
     DataSpec,
     Hardware,
     MemoryBreakdown,
+    ModelSpec,
     Plan,
     TokenStats,
     TrainSetup,
@@ -115,14 +118,23 @@ def hand_plan(
         warmup_ratio=0.03,
         reasons=why,
         settings=settings_for(hw, ts, ds, why),
+        chat=chat_for(m, ds),
     )
+
+
+def chat_for(model: ModelSpec, data: DataSpec | None) -> ChatChoice | None:
+    """The chat choice planner.plan makes for chat data (chat.decide), None otherwise."""
+    return decide(model, data) if data is not None and data.type == "chat_template" else None
 
 
 def with_setup(plan: Plan, **changes: Any) -> Plan:
     """The plan with setup changes, its settings decided again for the new setup."""
     setup = replace(plan.setup, **changes)
     return replace(
-        plan, setup=setup, settings=settings_for(plan.hardware, setup, plan.data, plan.reasons)
+        plan,
+        setup=setup,
+        settings=settings_for(plan.hardware, setup, plan.data, plan.reasons),
+        chat=chat_for(plan.model, plan.data),
     )
 
 

@@ -7,16 +7,17 @@
                   system role (checked against Axolotl's own templates in tests)
     vocab.py      which special tokens a model's vocabulary has, and its base eos
     families.py   vocabulary -> named template; base or instruct checkpoint
-    tokenizer.py  a local model directory's own template, added tokens and eos
     modelfile.py  which chat format (chatml, llama3, gemma, mistral) a template writes,
                   for the Ollama Modelfile
 
-Pure and light: no torch or transformers import; tokenizer files are read as JSON.
+Pure and light: no torch or transformers import, no I/O (a local model's tokenizer is
+read once by model/local.py into ModelSpec.tokenizer).
 """
 
 from __future__ import annotations
 
-from axo_helper.chat.decide import ChatChoice, decide
+from axo_helper.chat.decide import decide
 from axo_helper.chat.modelfile import modelfile_format
+from axo_helper.specs import ChatChoice
 
 __all__ = ["ChatChoice", "decide", "modelfile_format"]

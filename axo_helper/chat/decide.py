@@ -1,5 +1,5 @@
 """`decide(model, data) -> ChatChoice`: every chat key a conversational config needs,
-each with its reason. Pure over the specs (a local model's tokenizer files are read).
+each with its reason. Pure over the specs (a local model's tokenizer is ModelSpec.tokenizer).
 
 The rules, from Axolotl's conversation docs and its chat_template strategy:
 - eot_tokens only names a token the vocabulary holds as one token (Axolotl refuses a
@@ -13,40 +13,18 @@ The rules, from Axolotl's conversation docs and its chat_template strategy:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from axo_helper.chat.families import is_instruct, named_template
 from axo_helper.chat.templates import FACTS, TemplateFacts, facts_of_text
-from axo_helper.chat.tokenizer import local_tokenizer
 from axo_helper.chat.vocab import Vocab, vocab_of
-from axo_helper.specs import DataSpec, ModelSpec
+from axo_helper.specs import ChatChoice, DataSpec, ModelSpec
 
 EMBEDDING_MODULES = ("embed_tokens", "lm_head")
-
-
-@dataclass(frozen=True)
-class ChatChoice:
-    """The chat keys of a config; `reasons` maps each set field's config key to its why."""
-
-    template: str  # Axolotl `chat_template`: a named template or "tokenizer_default"
-    like: str  # the named Axolotl template whose turn structure the choice relies on
-    eot_tokens: tuple[str, ...] = ()
-    eos_token: str | None = None  # special_tokens.eos_token for a base model
-    drop_system_message: bool = False
-    new_tokens: tuple[str, ...] = ()  # template tokens the vocabulary lacks (eos included)
-    modules_to_save: tuple[str, ...] = ()  # trained in full because of new_tokens
-    reasons: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def added_tokens(self) -> tuple[str, ...]:
-        """Axolotl's `tokens:` list: the new tokens special_tokens does not add itself."""
-        return tuple(t for t in self.new_tokens if t != self.eos_token)
 
 
 def _template(model: ModelSpec, vocab: Vocab | None) -> tuple[str, TemplateFacts, str]:
     """(chat_template value, its facts, reason)."""
     named = named_template(model, vocab)
-    local = local_tokenizer(model)
+    local = model.tokenizer
     if local is not None and local.template:
         facts = facts_of_text(local.template, local.added)
         return "tokenizer_default", facts, "the model's own chat template, as inference will use it"

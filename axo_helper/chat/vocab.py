@@ -1,14 +1,13 @@
 """The special tokens a model's vocabulary holds as single tokens, and its base eos.
 
 Hub and preset models are known by family and vocabulary size (each row names the
-tokenizer it describes); a local model by its own tokenizer files.
+tokenizer it describes); a local model by its own tokenizer (ModelSpec.tokenizer, read at inspection).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from axo_helper.chat.tokenizer import local_tokenizer
 from axo_helper.specs import ModelSpec
 
 
@@ -92,7 +91,7 @@ def vocab_of(model: ModelSpec) -> Vocab | None:
     kind (so a local Llama 3 checkpoint gets llama3's template).
     """
     table = _table_vocab(model)
-    local = local_tokenizer(model)
+    local = model.tokenizer
     if local is not None:
         return Vocab(table.name if table else "local", local.added, local.eos)
     return table

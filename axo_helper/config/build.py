@@ -10,10 +10,9 @@ only names them as Axolotl keys, with the planner's reasons. Never the template.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from axo_helper.chat import ChatChoice, decide
+from axo_helper.config.data_keys import data_keys
 from axo_helper.config.reasons import (
     ATTENTION_REASON,
     METHOD_REASON,
@@ -24,46 +23,10 @@ from axo_helper.config.reasons import (
     packing_reason,
     sequence_reason,
 )
+from axo_helper.config.sheet import Sheet, settings_of
 from axo_helper.config.templating import comment_text
-from axo_helper.dataset import axolotl_dataset_entry
-from axo_helper.errors import ConfigError
 from axo_helper.rundir import PLUGIN, PLUGIN_PREDICTED_KEY, PLUGIN_RUN_DIR_KEY
-from axo_helper.specs import ConfigSettings, DataSpec, ModelSpec, Plan, Setting
-
-_DS_TYPE_BY_FORMAT = {
-    "jsonl": "json",
-    "json": "json",
-    "parquet": "parquet",
-    "csv": "csv",
-    "txt": "text",
-}
-
-
-@dataclass
-class _Sheet:
-    """The config being built: a reason the plan gave for a key wins over the default."""
-
-    reasons: dict[str, str]
-    cfg: dict[str, Any] = field(default_factory=dict)
-    why: dict[str, str] = field(default_factory=dict)
-
-    def put(self, key: str, value: Any, reason: str | None = None) -> None:
-        self.cfg[key] = value
-        text = self.reasons.get(key) or reason
-        if text:
-            self.why[key] = comment_text(text)
-
-    def put_setting(self, key: str, setting: Setting | None) -> None:
-        """A key the planner decided in Plan.settings: its value with its own reason.
-
-        The Setting's reason wins over plan.reasons: under FSDP, plan.reasons
-        ["gradient_checkpointing"] explains the memory model's checkpointing, which
-        fsdp_config carries, while the key itself is off.
-        """
-        if setting is None:  # the key does not apply to this plan
-            return
-        self.cfg[key] = setting.value
-        self.why[key] = comment_text(setting.reason)
+from axo_helper.specs import ModelSpec, Plan
 
 
 def base_model_ref(model: ModelSpec) -> str:
@@ -86,16 +49,6 @@ def deepspeed_filename(distributed: str, cpu_offload: bool) -> str:
     return f"deepspeed_{distributed}{'_offload' if cpu_offload else ''}.json"
 
 
-def settings_of(plan: Plan) -> ConfigSettings:
-    """The planner's decisions beyond the TrainSetup; every Plan from planner.plan has them."""
-    if plan.settings is None:
-        raise ValueError(
-            "this Plan has no settings: render lays out what planner.plan decided "
-            "(build hand-made plans with planner.settings.decide_settings)"
-        )
-    return plan.settings
-
-
 def build_config(
     plan: Plan,
     *,
@@ -112,10 +65,10 @@ def build_config(
     `overrides` are top-level keys set last (e.g. max_steps for a smoke test); they
     appear under "extra settings".
     """
-    sheet = _Sheet({k: comment_text(v) for k, v in plan.reasons.items() if v})
+    sheet = Sheet({k: comment_text(v) for k, v in plan.reasons.items() if v})
     _model_keys(sheet, plan)
     _method_keys(sheet, plan)
-    _data_keys(sheet, plan, dataset_path, dataset_prepared_path, val_set_size)
+    data_keys(sheet, plan, dataset_path, dataset_prepared_path, val_set_size)
     _sequence_keys(sheet, plan)
     _batch_keys(sheet, plan)
     _memory_keys(sheet, plan)
@@ -129,7 +82,7 @@ def build_config(
     return sheet.cfg, sheet.why
 
 
-def _model_keys(sheet: _Sheet, plan: Plan) -> None:
+def _model_keys(sheet: Sheet, plan: Plan) -> None:
     model = plan.model
     sheet.put(
         "base_model",
@@ -139,7 +92,7 @@ def _model_keys(sheet: _Sheet, plan: Plan) -> None:
     sheet.put("tokenizer_type", "AutoTokenizer", "the tokenizer shipped with the model")
 
 
-def _method_keys(sheet: _Sheet, plan: Plan) -> None:
+def _method_keys(sheet: Sheet, plan: Plan) -> None:
     s = plan.setup
     if s.method == "full":
         sheet.put("load_in_8bit", False, sheet.reasons.get("method") or METHOD_REASON["full"])
@@ -178,7 +131,7 @@ def _method_keys(sheet: _Sheet, plan: Plan) -> None:
         sheet.put_setting(key, kernels)
 
 
-def _lora_target_keys(sheet: _Sheet, plan: Plan) -> None:
+def _lora_target_keys(sheet: Sheet, plan: Plan) -> None:
     s = plan.setup
     if tuple(s.lora_targets) in (("all-linear",), ()):
         sheet.put(
@@ -209,62 +162,7 @@ def _lora_target_keys(sheet: _Sheet, plan: Plan) -> None:
         )
 
 
-def dataset_entry(data: DataSpec, dataset_path: str) -> dict[str, Any]:
-    """The `datasets:` entry: dataset.axolotl_dataset_entry's type and field mapping,
-    with the path as the config must name it, `ds_type` from the file format, and
-    `roles_to_train` for conversations."""
-    entry: dict[str, Any] = {"path": dataset_path}
-    ds_type = _DS_TYPE_BY_FORMAT.get(data.file_format)
-    if ds_type:
-        entry["ds_type"] = ds_type
-    entry.update((k, v) for k, v in axolotl_dataset_entry(data).items() if k != "path")
-    if data.type == "chat_template":
-        entry["roles_to_train"] = ["assistant"]
-    return entry
-
-
-def _data_keys(
-    sheet: _Sheet,
-    plan: Plan,
-    dataset_path: str,
-    dataset_prepared_path: str,
-    val_set_size: float | None,
-) -> None:
-    data = plan.data
-    if data is None:
-        raise ConfigError(
-            "rendering a config needs the dataset's format",
-            hint="pass --data PATH so axo-helper can detect it",
-        )
-    entry = dataset_entry(data, dataset_path)
-    sheet.put("datasets", [entry], f"{data.type}, {data.rows:,} rows")
-    if data.type == "chat_template":
-        _chat_keys(sheet, entry, decide(plan.model, data))
-    sheet.put("dataset_prepared_path", dataset_prepared_path, "tokenized data is cached here")
-    if val_set_size is None:
-        sheet.put_setting("val_set_size", settings_of(plan).val_set_size)
-    else:
-        sheet.put("val_set_size", val_set_size, "as requested")
-    sheet.put("train_on_inputs", False, "loss on the answers only, not the prompts")
-
-
-def _chat_keys(sheet: _Sheet, entry: dict[str, Any], chat: ChatChoice) -> None:
-    """chat.decide's keys with its reasons (lora_modules_to_save is the TrainSetup's)."""
-    why = chat.reasons
-    sheet.put("chat_template", chat.template, why.get("chat_template"))
-    for key, value in (
-        ("eot_tokens", list(chat.eot_tokens)),
-        ("special_tokens", {"eos_token": chat.eos_token} if chat.eos_token else None),
-        ("tokens", list(chat.added_tokens)),
-    ):
-        if value:
-            sheet.put(key, value, why.get(key))
-    if chat.drop_system_message:  # a dataset key in Axolotl: said in the datasets comment
-        entry["drop_system_message"] = True
-        sheet.why["datasets"] += "; " + comment_text(why["drop_system_message"])
-
-
-def _sequence_keys(sheet: _Sheet, plan: Plan) -> None:
+def _sequence_keys(sheet: Sheet, plan: Plan) -> None:
     s = plan.setup
     sheet.put("sequence_len", s.sequence_len, sequence_reason(plan))
     sheet.put_setting("excess_length_strategy", settings_of(plan).excess_length_strategy)
@@ -275,7 +173,7 @@ def _sequence_keys(sheet: _Sheet, plan: Plan) -> None:
         )
 
 
-def _batch_keys(sheet: _Sheet, plan: Plan) -> None:
+def _batch_keys(sheet: Sheet, plan: Plan) -> None:
     s = plan.setup
     sheet.put(
         "micro_batch_size",
@@ -293,7 +191,7 @@ def _batch_keys(sheet: _Sheet, plan: Plan) -> None:
     sheet.put_setting("seed", settings_of(plan).seed)
 
 
-def _memory_keys(sheet: _Sheet, plan: Plan) -> None:
+def _memory_keys(sheet: Sheet, plan: Plan) -> None:
     s, settings = plan.setup, settings_of(plan)
     put = sheet.put
     # Off under FSDP (its fsdp_config checkpoints activations): the planner's key, not
@@ -328,7 +226,7 @@ def _memory_keys(sheet: _Sheet, plan: Plan) -> None:
         put("liger_fused_linear_cross_entropy", True, "never materializes the full logits")
 
 
-def _optimizer_keys(sheet: _Sheet, plan: Plan) -> None:
+def _optimizer_keys(sheet: Sheet, plan: Plan) -> None:
     s = plan.setup
     put = sheet.put
     put(
@@ -349,7 +247,7 @@ def _optimizer_keys(sheet: _Sheet, plan: Plan) -> None:
     put("max_grad_norm", 1.0, "clip gradients at 1.0 (the Trainer's default)")
 
 
-def _distributed_keys(sheet: _Sheet, plan: Plan, deepspeed_path: str | None) -> None:
+def _distributed_keys(sheet: Sheet, plan: Plan, deepspeed_path: str | None) -> None:
     s = plan.setup
     planned = sheet.reasons.get("distributed")
     if s.distributed in ("zero1", "zero2", "zero3"):
@@ -379,7 +277,7 @@ def _distributed_keys(sheet: _Sheet, plan: Plan, deepspeed_path: str | None) -> 
         )
 
 
-def _output_keys(sheet: _Sheet, plan: Plan, output_dir: str, run_dir: str | None) -> None:
+def _output_keys(sheet: Sheet, plan: Plan, output_dir: str, run_dir: str | None) -> None:
     put = sheet.put
     put("output_dir", output_dir, "checkpoints and the trained adapter or weights")
     put("saves_per_epoch", 1, "one checkpoint per epoch")

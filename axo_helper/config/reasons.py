@@ -42,8 +42,10 @@ def sequence_reason(plan: Plan) -> str:
     s, data = plan.setup, plan.data
     if data is not None and data.tokens.p99 <= s.sequence_len:
         return f"covers the data's p99 of {data.tokens.p99:,} tokens"
+    if data is not None and data.type == "completion":
+        return f"shorter than the data's p99 ({data.tokens.p99:,} tokens): longer rows are split into chunks"
     if data is not None:
-        return f"shorter than the data's p99 ({data.tokens.p99:,} tokens): longer samples are truncated"
+        return f"shorter than the data's p99 ({data.tokens.p99:,} tokens): longer rows are dropped"
     return "policy default"
 
 

@@ -1,16 +1,18 @@
-"""A local checkpoint folder: its config.json and whether it ships a chat template."""
+"""A local checkpoint folder: its config.json and its tokenizer (chat template, added
+tokens, eos), read once here so that chat decisions are pure over the ModelSpec."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from axo_helper.errors import ModelError, ModelPathError
 from axo_helper.model.facts import from_config
-from axo_helper.specs import ModelSpec
+from axo_helper.specs import ModelSpec, TokenizerFacts
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -63,7 +65,7 @@ def inspect_local(folder: Path, name: str) -> ModelSpec:
     # _name_or_path is the repo a checkpoint came from, or a stale local path: keep repo ids.
     origin = config.get("_name_or_path")
     hf_id = origin if isinstance(origin, str) and _REPO_ID.match(origin) else None
-    return from_config(
+    spec = from_config(
         config,
         name=name,
         source="local",
@@ -71,6 +73,7 @@ def inspect_local(folder: Path, name: str) -> ModelSpec:
         hf_id=hf_id,
         chat_template=has_chat_template(folder),
     )
+    return replace(spec, tokenizer=read_tokenizer_facts(folder))
 
 
 def looks_like_path(name: str) -> bool:
@@ -80,3 +83,41 @@ def looks_like_path(name: str) -> bool:
         or name in (".", "..")
         or (os.sep != "/" and os.sep in name)
     )
+
+
+def _content(entry: Any) -> str | None:
+    """A token given as a string or as an AddedToken dict {"content": ...}."""
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, dict) and isinstance(entry.get("content"), str):
+        return str(entry["content"])
+    return None
+
+
+def read_tokenizer_facts(root: Path) -> TokenizerFacts | None:
+    """A local model directory's tokenizer as JSON (no transformers import); None when
+    unreadable. The template is chat_template.jinja, else tokenizer_config.json's
+    `chat_template`; added tokens come from tokenizer_config.json and tokenizer.json.
+    """
+    template, eos = "", None
+    added: set[str] = set()
+    try:
+        jinja_file = root / "chat_template.jinja"
+        if jinja_file.is_file():
+            template = jinja_file.read_text(encoding="utf-8")
+        cfg_file = root / "tokenizer_config.json"
+        if cfg_file.is_file():
+            tok_cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+            if not template and isinstance(tok_cfg.get("chat_template"), str):
+                template = tok_cfg["chat_template"]
+            eos = _content(tok_cfg.get("eos_token"))
+            added.update(
+                filter(None, map(_content, (tok_cfg.get("added_tokens_decoder") or {}).values()))
+            )
+        tok_file = root / "tokenizer.json"
+        if tok_file.is_file():
+            tokens = json.loads(tok_file.read_text(encoding="utf-8")).get("added_tokens") or []
+            added.update(filter(None, map(_content, tokens)))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return TokenizerFacts(template, frozenset(added), eos)

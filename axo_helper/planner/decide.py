@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from axo_helper.chat import decide as decide_chat
 from axo_helper.errors import UsageError
 from axo_helper.planner import explain
 from axo_helper.planner.device import device_facts
@@ -79,6 +80,7 @@ def plan(
     """
     check_overrides(hardware, model, policy, method, seq_len, micro_batch, epochs, distributed)
     device = device_facts(hardware, policy, cpu_memory_gib)
+    chat = decide_chat(model, data) if data is not None and data.type == "chat_template" else None
     search = Search(
         hardware,
         model,
@@ -88,6 +90,7 @@ def plan(
         attn=device.attn,
         distributed=cast(Distributed | None, distributed),
         calibration=calibration,
+        chat=chat,
     )
     lengths = _lengths(model, data, policy, seq_len)
     methods = candidate_methods(hardware, policy, method)
@@ -247,6 +250,7 @@ def _assemble(
         tokens_per_second=time.tokens_per_second,
         settings=decide_settings(hardware, setup, data, reasons["gradient_checkpointing"], fate),
         row_fate=fate,
+        chat=search.chat,
     )
 
 

@@ -16,6 +16,7 @@ from axo_helper import memory
 from axo_helper.planner.policy import SHARDED_CHOICES, Policy, Variant
 from axo_helper.specs import (
     Attention,
+    ChatChoice,
     DataSpec,
     Distributed,
     Hardware,
@@ -71,8 +72,10 @@ class Search:
         attn: Attention,
         distributed: Distributed | None,
         calibration: Calibration | None,
+        chat: ChatChoice | None = None,
     ):
         self.hardware = hardware
+        self.chat = chat  # its new tokens make embed_tokens/lm_head train (LoRA/QLoRA)
         self.model = model
         self.policy = policy
         self.budget = budget
@@ -164,6 +167,7 @@ class Search:
             quant_storage_bf16=method == "qlora" and dist in SHARDED_CHOICES,
             gradient_accumulation_steps=ga,
             quantize_moe_experts=quantize_moe,
+            lora_modules_to_save=self.chat.modules_to_save if self.chat and lora else (),
         )
 
     def quantize_moe_experts(self, method: Method) -> bool:

@@ -10,6 +10,7 @@ from render_fixtures import data_spec
 
 from axo_helper import model as model_mod
 from axo_helper.chat import decide
+from axo_helper.model.local import read_tokenizer_facts
 from axo_helper.specs import DataSpec
 
 
@@ -73,6 +74,7 @@ def test_template_tokens_new_to_a_local_vocabulary_train_the_embeddings(
         source="local",
         local_path=str(tmp_path),
         vocab_size=50_000,
+        tokenizer=read_tokenizer_facts(tmp_path),  # what model.inspect reads there
     )
     choice = decide(spec, None)
     assert choice.template == "chatml"
@@ -88,3 +90,36 @@ def test_an_unknown_vocabulary_declares_no_token() -> None:
     choice = decide(odd, None)
     assert choice.template == "chatml"
     assert (choice.eot_tokens, choice.eos_token, choice.new_tokens) == ((), None, ())
+
+
+def test_new_template_tokens_train_the_embeddings_in_the_plan(tmp_path: Path) -> None:
+    """The planner takes chat.decide's modules_to_save into the TrainSetup, so memory and
+    trainable parameters count the full embed_tokens/lm_head copies, and render writes them."""
+    from render_fixtures import data_spec
+
+    from axo_helper import hardware, planner
+    from axo_helper.config.render import render_plan
+
+    (tmp_path / "tokenizer_config.json").write_text('{"eos_token": "</s>"}')
+    base = model_mod.inspect("meta-llama/Llama-3.2-1B")
+    local = replace(
+        base,
+        source="local",
+        local_path=str(tmp_path),
+        vocab_size=50_000,
+        tokenizer=read_tokenizer_facts(tmp_path),
+    )
+    hw, policy = hardware.resolve("a100-80gb"), planner.load_policy()
+    chats = data_spec("chat_template")
+    plan = planner.plan(hw, local, chats, policy, method="lora")
+    assert plan.chat is not None and plan.chat.modules_to_save == ("embed_tokens", "lm_head")
+    assert plan.setup.lora_modules_to_save == ("embed_tokens", "lm_head")
+    without = planner.plan(hw, local, data_spec("alpaca"), policy, method="lora")
+    assert without.setup.lora_modules_to_save == () and without.chat is None
+    assert plan.memory.trainable_params > without.memory.trainable_params + 50_000 * 2048
+    cfg = render_plan(plan, output_dir="o", dataset_path="d.jsonl").config
+    assert cfg["lora_modules_to_save"] == ["embed_tokens", "lm_head"]
+    assert cfg["tokens"] == ["<|im_start|>"] and cfg["special_tokens"] == {
+        "eos_token": "<|im_end|>"
+    }
+    assert plan.to_json()["chat"]["modules_to_save"] == ["embed_tokens", "lm_head"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from render_fixtures import data_spec, hand_plan, with_setup
+from render_fixtures import chat_for, data_spec, hand_plan, with_setup
 
 from axo_helper.config.build import PLUGIN, PLUGIN_RUN_DIR_KEY
 from axo_helper.config.render import render_plan
@@ -150,7 +150,8 @@ def test_moe_qlora_renders_named_targets_that_axolotl_accepts() -> None:
             "a100-80gb", "mistralai/Mixtral-8x7B-v0.1", method="qlora", use_calibration=False
         )
     )
-    plan = replace(plan, data=data_spec("chat_template"))
+    chats = data_spec("chat_template")
+    plan = replace(plan, data=chats, chat=chat_for(plan.model, chats))
     cfg = render(plan).config
     assert cfg["quantize_moe_experts"] is True
     assert "lora_target_linear" not in cfg
@@ -181,7 +182,7 @@ def test_a_fixed_seed_makes_the_data_order_repeatable() -> None:
 def test_dataset_entry_is_datasets_own_with_the_renderers_keys(
     kind: str, fields: dict[str, Any] | None, file_format: str
 ) -> None:
-    from axo_helper.config.build import dataset_entry
+    from axo_helper.config.data_keys import dataset_entry
     from axo_helper.dataset import axolotl_dataset_entry
 
     data = data_spec(kind, fields=fields, file_format=file_format, path="rows.jsonl")

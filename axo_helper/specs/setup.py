@@ -1,0 +1,68 @@
+"""TrainSetup (what memory.estimate is asked) and MemoryBreakdown (its answer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from axo_helper.specs.base import Attention, Distributed, Method, Precision
+from axo_helper.specs.model import ModelSpec
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """Everything memory.estimate needs; can describe any Axolotl config, not only ours."""
+
+    model: ModelSpec
+    method: Method = "lora"
+    precision: Precision = "bf16"
+    load_in_8bit: bool = False  # LoRA over an LLM.int8 base
+    lora_r: int = 16
+    lora_targets: tuple[str, ...] = ("all-linear",)  # module names, or "all-linear"
+    lora_dropout: float = 0.05
+    lora_modules_to_save: tuple[str, ...] = ()  # e.g. ("embed_tokens", "lm_head")
+    sequence_len: int = 2048
+    micro_batch_size: int = 1
+    sample_packing: bool = False
+    gradient_checkpointing: bool = True
+    attn_implementation: Attention = "sdpa"
+    optimizer: str = "adamw_torch_fused"  # Axolotl's `optimizer:` value
+    fused_cross_entropy: bool = False  # Liger FLCE / Cut Cross Entropy
+    num_gpus: int = 1  # data-parallel ranks (all nodes)
+    distributed: Distributed = "none"
+    cpu_offload: bool = False  # ZeRO/FSDP optimizer (and param, for ZeRO-3) offload
+    quant_storage_bf16: bool = False  # bnb_4bit_quant_storage: bfloat16 (QLoRA + FSDP/ZeRO-3)
+    # Only FSDP memory depends on it: HF Trainer skips the gradient reduce-scatter on
+    # accumulation micro-steps (no_sync), so FSDP gradients stay unsharded when > 1.
+    # None = not decided yet: assume > 1 (the conservative case).
+    gradient_accumulation_steps: int | None = None
+    # Axolotl quantize_moe_experts: bitsandbytes-quantize the fused MoE expert tensors
+    # (transformers 5 keeps them outside nn.Linear, so k-bit loading skips them otherwise).
+    quantize_moe_experts: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Predicted peak memory per GPU, in GiB, and where it goes."""
+
+    weights_gib: float
+    trainable_state_gib: float  # gradients + optimizer states + fp32 master copies
+    activations_gib: float
+    logits_gib: float
+    overhead_gib: float  # CUDA context, cuBLAS workspace, allocator reserve, comm buffers
+    total_gib: float
+    trainable_params: int
+    notes: tuple[str, ...] = ()  # assumptions that shaped the numbers
+    # What torch.cuda.max_memory_allocated would report: tensors only, without the CUDA
+    # context, the allocator's reserve, NCCL's own buffers or paged (managed) optimizer state.
+    allocated_gib: float = 0.0
+    host_gib: float = 0.0  # host RAM taken by CPU-offloaded optimizer state / parameters
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "weights_gib": round(self.weights_gib, 2),
+            "trainable_state_gib": round(self.trainable_state_gib, 2),
+            "activations_gib": round(self.activations_gib, 2),
+            "logits_gib": round(self.logits_gib, 2),
+            "overhead_gib": round(self.overhead_gib, 2),
+            "total_gib": round(self.total_gib, 2),
+        }
