@@ -5,14 +5,13 @@ micro batch, so the answer is the longest ascending prefix of the candidates tha
 the walk stops at the first candidate over budget and reports its estimate (the "next
 size needs ..." that explanations quote).
 
-Two accumulation rules keep the effective batch when the micro batch changes:
-- planning: accumulation_for(target, micro, world) reaches at least the target;
-- an existing config (run --fit, OOM retry): smaller_batch keeps micro x accumulation exact.
+An existing config's batch is kept when the micro batch changes (run --fit, OOM retry):
+smaller_batch keeps micro x accumulation exact. A new plan's accumulation is the
+planner's (planner/packing.py: the policy's tokens per optimizer step).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
@@ -53,11 +52,6 @@ def largest_fit(
             return Fit(best, best_bd, bd)
         best, best_bd = mb, bd
     return Fit(best, best_bd, None)
-
-
-def accumulation_for(target_effective_batch: int, micro_batch: int, world: int) -> int:
-    """Accumulation steps that reach the target effective batch (at least 1)."""
-    return max(1, math.ceil(target_effective_batch / (micro_batch * world)))
 
 
 def smaller_batch(micro_batch: int, accumulation: int) -> tuple[int, int] | None:

@@ -16,6 +16,13 @@ tokenizer.json, tokenizer_config.json, chat_template.jinja), with no network:
   the eos token, so Axolotl's chat_template strategy ends every assistant turn
   with it and generation stops there (the way Qwen2.5-Instruct does it).
 
+`build_tiny_model(out_dir, family=TinyFamily(...))` builds another family's config
+class instead (Mistral, Mixtral, Qwen2/3 and their MoE, Gemma-2, Phi-3): the
+tokenizer then holds that family's special tokens with its bos/eos/pad, the config
+pads the vocabulary to the family's real size (so axo-helper recognises it as the
+real vocabulary), and the chat template is the family's (None: a base checkpoint
+without one). tests/tinymodel_families.py holds the families the chat tests use.
+
 torch, transformers and tokenizers are imported inside the functions: importing
 this module costs nothing, and `plan` never loads it.
 """
@@ -27,6 +34,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -58,6 +66,30 @@ PRETRAIN_STATS = "axo_tiny_pretrain.json"
 PRETRAIN_SEQ_LEN = 128
 PRETRAIN_BATCH = 16
 PRETRAIN_LR = 3e-3
+
+
+@dataclass(frozen=True)
+class TinyFamily:
+    """Another family's tiny model: its config and model classes, its vocabulary's
+    special tokens (ids 0.. in this order) and its real vocabulary size."""
+
+    name: str
+    config_class: str  # a transformers class name: "MixtralConfig"
+    model_class: str  # "MixtralForCausalLM"
+    specials: tuple[str, ...]
+    eos: str
+    bos: str | None = None
+    pad: str | None = None
+    unk: str | None = None
+    vocab_size: int = 0  # the config's vocab_size; 0: the tokenizer's own size
+    chat_template: str | None = None  # None: a base checkpoint without a template
+    config: tuple[tuple[str, Any], ...] = field(default=())  # extra config kwargs
+
+
+DEMO = TinyFamily(
+    "demo", "LlamaConfig", "LlamaForCausalLM", SPECIAL_TOKENS, EOS, BOS, PAD,
+    chat_template=CHAT_TEMPLATE,
+)  # fmt: skip
 
 
 def demo_data_path(name: str) -> Path:
@@ -149,8 +181,10 @@ def pretrain(model: Any, ids: list[int], *, steps: int, seed: int) -> dict[str, 
     }
 
 
-def build_tokenizer(vocab_size: int = 1024) -> Any:
-    """Train a byte-level BPE tokenizer on the bundled text; return a PreTrainedTokenizerFast."""
+def build_tokenizer(vocab_size: int = 1024, family: TinyFamily | None = None) -> Any:
+    """Train a byte-level BPE tokenizer on the bundled text; return a PreTrainedTokenizerFast
+    with the family's special tokens, bos/eos/pad/unk and chat template (default: DEMO's)."""
+    family = family or DEMO
     try:
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
         from transformers import PreTrainedTokenizerFast
@@ -165,27 +199,29 @@ def build_tokenizer(vocab_size: int = 1024) -> Any:
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=2,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=list(family.specials),
         # All 256 byte symbols, so any text encodes even when the corpus lacks a byte.
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(_training_text(), trainer=trainer)
-
+    roles = {"bos_token": family.bos, "eos_token": family.eos}
+    roles |= {"pad_token": family.pad, "unk_token": family.unk}
+    names = {k: v for k, v in roles.items() if v}
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        additional_special_tokens=[IM_START],
-        # Like Qwen/ChatML models: no BOS is prepended; the chat template marks turns.
+        **names,
+        additional_special_tokens=[t for t in family.specials if t not in names.values()],
+        # Like Qwen/ChatML models: no BOS is prepended; the chat template marks turns
+        # (the families' templates write their bos themselves).
         add_bos_token=False,
         add_eos_token=False,
         model_max_length=2048,
         clean_up_tokenization_spaces=False,
         padding_side="right",
     )
-    fast.chat_template = CHAT_TEMPLATE
+    if family.chat_template:
+        fast.chat_template = family.chat_template
     return fast
 
 
@@ -203,6 +239,7 @@ def build_tiny_model(
     seed: int = 0,
     pretrain_steps: int = 0,
     threads: int | None = None,
+    family: TinyFamily | None = None,
 ) -> Path:
     """Write a tiny LlamaForCausalLM with a trained tokenizer to `out_dir`; return it.
 
@@ -214,7 +251,8 @@ def build_tiny_model(
     (`pretrain`), seeded, and writes what it measured to PRETRAIN_STATS. `threads`
     caps torch's CPU threads while pretraining (the demo passes 1 on a busy machine);
     it changes the speed, not the weights (same bytes with 1 and 2 threads), so it
-    is not part of the cache key.
+    is not part of the cache key. `family` builds that family's classes and tokenizer
+    instead of the demo's Llama (see TinyFamily).
     """
     out_dir = Path(out_dir)
     params = {
@@ -230,6 +268,9 @@ def build_tiny_model(
         "pretrain_steps": pretrain_steps,
         "data": _data_digest(),
     }
+    family = family or DEMO
+    if family != DEMO:  # absent for the demo model, so its marker stays as it was
+        params["family"] = asdict(family)
     if _is_built(out_dir, params):
         return out_dir
     try:
@@ -238,9 +279,10 @@ def build_tiny_model(
     except ImportError as exc:  # pragma: no cover - the [train] extra is missing
         raise MissingExtraError("building the tiny model") from exc
 
-    tokenizer = build_tokenizer(vocab_size)
-    config = _llama_config(
+    tokenizer = build_tokenizer(vocab_size, family)
+    config = _config(
         tokenizer,
+        family,
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
         layers=layers,
@@ -249,7 +291,7 @@ def build_tiny_model(
         max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=tie_word_embeddings,
     )
-    model, stats = _make_model(config, tokenizer, seed, pretrain_steps, threads)
+    model, stats = _make_model(config, tokenizer, family.model_class, seed, pretrain_steps, threads)
     _save(out_dir, model, tokenizer, stats, params)
     return out_dir
 
@@ -265,8 +307,9 @@ def _is_built(out_dir: Path, params: dict[str, Any]) -> bool:
     return False
 
 
-def _llama_config(
+def _config(
     tokenizer: Any,
+    family: TinyFamily,
     *,
     hidden_size: int,
     intermediate_size: int,
@@ -276,11 +319,14 @@ def _llama_config(
     max_position_embeddings: int,
     tie_word_embeddings: bool,
 ) -> Any:
-    from transformers import LlamaConfig
+    import transformers
 
-    config = LlamaConfig(
-        # The model's vocabulary is exactly the tokenizer's, special tokens included.
-        vocab_size=len(tokenizer),
+    roles = (family.bos, family.eos, family.pad)
+    bos, eos, pad = (tokenizer.convert_tokens_to_ids(t) if t else None for t in roles)
+    config = getattr(transformers, family.config_class)(
+        # The demo's vocabulary is exactly the tokenizer's, special tokens included; a
+        # family's is padded to its real size, the rows past the tokenizer never used.
+        vocab_size=max(len(tokenizer), family.vocab_size),
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
         num_hidden_layers=layers,
@@ -288,13 +334,14 @@ def _llama_config(
         num_key_value_heads=kv_heads,
         max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=tie_word_embeddings,
-        bos_token_id=tokenizer.convert_tokens_to_ids(BOS),
-        eos_token_id=tokenizer.convert_tokens_to_ids(EOS),
-        pad_token_id=tokenizer.convert_tokens_to_ids(PAD),
+        bos_token_id=bos,
+        eos_token_id=eos,
+        pad_token_id=pad,
         rms_norm_eps=1e-5,
         # Real-size init (0.02) makes a 64-wide model's logits near-uniform; fine for
         # a random start that training then moves.
         initializer_range=0.02,
+        **dict(family.config),
     )
     # fp32: CPU training (the demo and tests) runs in fp32 (bf16: false in the YAML).
     config.dtype = "float32"
@@ -302,18 +349,24 @@ def _llama_config(
 
 
 def _make_model(
-    config: Any, tokenizer: Any, seed: int, pretrain_steps: int, threads: int | None
+    config: Any,
+    tokenizer: Any,
+    model_class: str,
+    seed: int,
+    pretrain_steps: int,
+    threads: int | None,
 ) -> tuple[Any, dict[str, Any] | None]:
     """The seeded random model, pretrained when pretrain_steps > 0: (model, stats or None)."""
     import torch
-    from transformers import GenerationConfig, LlamaForCausalLM
+    import transformers
+    from transformers import GenerationConfig
 
     # Seed only a private generator state: save and restore the global RNG so a
     # caller's own seeding is left alone.
     previous_threads = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
+        model = getattr(transformers, model_class)(config)
         stats = None
         if pretrain_steps > 0:
             if threads:

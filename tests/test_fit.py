@@ -52,13 +52,6 @@ def test_the_default_estimator_is_the_memory_model(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize(
-    ("target", "mb", "world", "ga"), [(16, 4, 1, 4), (16, 3, 1, 6), (16, 32, 1, 1), (16, 2, 8, 1)]
-)
-def test_accumulation_reaches_the_target(target: int, mb: int, world: int, ga: int) -> None:
-    assert fit.accumulation_for(target, mb, world) == ga
-
-
-@pytest.mark.parametrize(
     ("mb", "ga", "expected"),
     [
         (16, 1, (8, 2)),

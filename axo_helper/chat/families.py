@@ -4,7 +4,10 @@ checkpoint is a base model or a chat (instruct) release.
 The template is chosen by vocabulary, not by model_type alone: Mixtral 8x7B and
 TinyLlama have Llama 2's 32,000-token vocabulary, where only mistral_v1's plain-text
 [INST] markers are single tokens' worth of text; Phi-4 (model_type phi3) has a
-ChatML-style vocabulary, not Phi-3's <|end|>.
+ChatML-style vocabulary, not Phi-3's <|end|>. It trains with chatml: Axolotl 0.19
+ships a phi_4.jinja, but its `chat_template` setting does not accept the name (the
+ChatTemplate enum stops at phi_35, still so on Axolotl's main branch), and that file
+is Phi-4-reasoning's format with a long built-in system prompt.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ TEMPLATE_BY_VOCAB = {
     "smollm2": "chatml",
     "gemma": "gemma",
     "phi3": "phi_3",
-    "phi4": "phi_4",
+    "phi4": "chatml",  # same <|im_start|>/<|im_end|> tokens; see the module docstring
 }
 _QWEN_BY_FAMILY = {"qwen3": "qwen3", "qwen3_moe": "qwen3"}
 _CHAT_SUFFIX = re.compile(r"[-_](instruct|chat|it)(-\d+)?$", re.IGNORECASE)

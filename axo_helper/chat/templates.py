@@ -45,7 +45,6 @@ _FACTS = (
     TemplateFacts(
         "phi_3", frozenset({"<|system|>", "<|user|>", "<|assistant|>", "<|end|>"}), "<|end|>", "own"
     ),
-    TemplateFacts("phi_4", IM | {"<|im_sep|>"}, "<|im_end|>", "own"),
     # The Mistral formats end an answer with the eos token itself; v1 writes [INST] as
     # plain text (the Llama 2 vocabulary has no such token), v2/v3 as control tokens.
     TemplateFacts("mistral_v1", frozenset(), None, "folded"),
@@ -57,6 +56,9 @@ FACTS = {f.name: f for f in _FACTS}
 KNOWN_EOT_TOKENS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>")
 
 
+_PROBE_SYSTEM = "axo-probe-system-turn"
+
+
 def facts_of_text(template: str, vocabulary: frozenset[str]) -> TemplateFacts:
     """The facts of a tokenizer's own Jinja template, read from its text.
 
@@ -64,11 +66,42 @@ def facts_of_text(template: str, vocabulary: frozenset[str]) -> TemplateFacts:
     vocabulary holds as one token; without one, turns end with the eos token.
     """
     terminator = next((t for t in KNOWN_EOT_TOKENS if t in template and t in vocabulary), None)
-    # Gemma's own template, like Axolotl's copy, raises this on a leading system turn.
-    refused = "system role not supported" in template.lower()
     return TemplateFacts(
         "tokenizer_default",
         frozenset(t for t in KNOWN_EOT_TOKENS if t in template),
         terminator,
-        "refused" if refused else "own",
+        _system_role(template),
     )
+
+
+def _system_role(template: str) -> SystemRole:
+    """What the template does with a system turn, found by rendering a conversation
+    with one: the text alone misses a template that quietly leaves it out (Mistral
+    v0.3's own puts it into the last user turn only, absent when an answer ends it)."""
+    from jinja2 import TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise TemplateError(message)
+
+    # As transformers renders chat templates (trim/lstrip blocks, loop controls).
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"]
+    )
+    env.globals["raise_exception"] = raise_exception
+    messages = [
+        {"role": "system", "content": _PROBE_SYSTEM},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+    ]
+    try:
+        text = env.from_string(template).render(
+            messages=messages, bos_token="", eos_token="", add_generation_prompt=False
+        )
+    except TemplateError as exc:
+        # Gemma's own template, like Axolotl's copy, raises this on a system turn; other
+        # failures (a tag or global only transformers defines) prove nothing.
+        if "system role not supported" in str(exc).lower():
+            return "refused"
+        return "refused" if "system role not supported" in template.lower() else "own"
+    return "own" if _PROBE_SYSTEM in text else "omitted"

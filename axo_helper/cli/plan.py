@@ -66,7 +66,10 @@ def show(p: Plan) -> None:
     t.add_column("why", overflow="fold")
     lora = ""
     if s.method != "full":
-        lora = f" (r={s.lora_r}, alpha {p.lora_alpha}, {', '.join(s.lora_targets)})"
+        lora = (
+            f" (r={s.lora_r}, alpha {p.lora_alpha}, "
+            f"{', '.join((*s.lora_targets, *s.lora_target_parameters))})"
+        )
     t.add_row("method", f"{s.method}{lora}", r.get("method", ""))
     t.add_row("precision", s.precision, r.get("precision", ""))
     t.add_row("attention", s.attn_implementation, r.get("attn_implementation", ""))

@@ -25,6 +25,7 @@ from axo_helper.config.reasons import (
 )
 from axo_helper.config.sheet import Sheet, settings_of
 from axo_helper.config.templating import comment_text
+from axo_helper.memory.params import unadapted_weights
 from axo_helper.rundir import PLUGIN, PLUGIN_PREDICTED_KEY, PLUGIN_RUN_DIR_KEY
 from axo_helper.specs import ModelSpec, Plan
 
@@ -124,7 +125,13 @@ def _method_keys(sheet: Sheet, plan: Plan) -> None:
         plan.lora_alpha if plan.lora_alpha is not None else 2 * s.lora_r,
         "2 x rank: the usual scaling",
     )
-    put("lora_dropout", s.lora_dropout, "regularizes the adapters (policy)")
+    put(
+        "lora_dropout",
+        s.lora_dropout,
+        "0: PEFT's ParamWrapper (lora_target_parameters) refuses dropout"
+        if s.lora_target_parameters
+        else "regularizes the adapters (policy)",
+    )
     _lora_target_keys(sheet, plan)
     kernels = settings_of(plan).lora_kernels
     for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
@@ -133,20 +140,30 @@ def _method_keys(sheet: Sheet, plan: Plan) -> None:
 
 def _lora_target_keys(sheet: Sheet, plan: Plan) -> None:
     s = plan.setup
+    frozen = ", ".join(unadapted_weights(s))
     if tuple(s.lora_targets) in (("all-linear",), ()):
         sheet.put(
             "lora_target_linear",
             True,
-            "adapt every Linear layer of each block (the QLoRA paper's recipe)",
+            "adapt every nn.Linear of each block (the QLoRA paper's recipe)"
+            + (f"; not adapted: {frozen}" if frozen else ""),
         )
     else:
         sheet.put(
             "lora_target_modules",
             list(s.lora_targets),
-            "every Linear layer of each block, named: quantize_moe_experts "
-            "excludes lora_target_linear"
+            "every nn.Linear of each block, named: quantize_moe_experts excludes lora_target_linear"
             if s.quantize_moe_experts
             else "the layers to adapt",
+        )
+    if s.lora_target_parameters:
+        experts = s.model.num_experts
+        sheet.put(
+            "lora_target_parameters",
+            list(s.lora_target_parameters),
+            f"the {experts} experts' fused weight tensors (not nn.Linear in transformers 5): "
+            f"a rank-{s.lora_r} adapter per expert"
+            + (f"; not adapted: {frozen}" if frozen else ""),
         )
     if s.quantize_moe_experts:
         sheet.put(
@@ -167,6 +184,7 @@ def _sequence_keys(sheet: Sheet, plan: Plan) -> None:
     sheet.put("sequence_len", s.sequence_len, sequence_reason(plan))
     sheet.put_setting("excess_length_strategy", settings_of(plan).excess_length_strategy)
     sheet.put("sample_packing", s.sample_packing, packing_reason(plan))
+    sheet.put_setting("batch_flattening", settings_of(plan).batch_flattening)
     if s.sample_packing:
         sheet.put(
             "pad_to_sequence_len", True, "fixed shapes with packing: no allocator fragmentation"

@@ -252,7 +252,19 @@ def _targets(cfg: Mapping[str, Any]) -> tuple[str, ...]:
         )
     if isinstance(modules, (list, tuple)) and modules:
         return tuple(str(m) for m in modules)
+    if _target_parameters(cfg):
+        return ()  # experts only: Axolotl passes PEFT no target_modules
     return DEFAULT_LORA_TARGETS
+
+
+def _target_parameters(cfg: Mapping[str, Any]) -> tuple[str, ...]:
+    """lora_target_parameters: a name or a list of names (Axolotl's schema: str | list)."""
+    names = cfg.get("lora_target_parameters")
+    if isinstance(names, str):
+        return (names,) if names.strip() else ()
+    if isinstance(names, (list, tuple)):
+        return tuple(str(n) for n in names if str(n).strip())
+    return ()
 
 
 def setup_from_config(
@@ -281,6 +293,7 @@ def setup_from_config(
         load_in_8bit=method == "lora" and _truthy(cfg.get("load_in_8bit")),
         lora_r=_int(cfg, "lora_r", DEFAULT_LORA_R),
         lora_targets=_targets(cfg),
+        lora_target_parameters=_target_parameters(cfg) if method != "full" else (),
         lora_dropout=float(lora_dropout) if isinstance(lora_dropout, (int, float)) else 0.0,
         lora_modules_to_save=tuple(str(m) for m in (cfg.get("lora_modules_to_save") or ())),
         sequence_len=_int(cfg, "sequence_len", DEFAULT_SEQUENCE_LEN),

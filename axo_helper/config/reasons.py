@@ -50,10 +50,11 @@ def sequence_reason(plan: Plan) -> str:
 
 
 def packing_reason(plan: Plan) -> str:
-    s, data = plan.setup, plan.data
-    median = (
-        f"median sample {data.tokens.p50:,} tokens" if data is not None else "sample length unknown"
-    )
+    """The fallback comment (the planner's own reason, plan.reasons, says its rule)."""
+    s, fate = plan.setup, plan.row_fate
+    mean = f"mean sample {fate.mean_len:,.0f} tokens" if fate is not None else None
     if s.sample_packing:
-        return f"{median}: several samples share one sequence, less padding"
-    return f"{median}: packing would gain little"
+        return f"{mean or 'short samples'}: several samples share one sequence, less padding"
+    if mean is None:
+        return "sample lengths unknown: packing off"
+    return f"{mean} against sequence_len {s.sequence_len:,}: packing would gain little"

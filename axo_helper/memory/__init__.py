@@ -41,7 +41,7 @@ from axo_helper.memory.constants import (
     NF4_DQ_BYTES_PER_PARAM,
 )
 from axo_helper.memory.estimate import estimate, reserved_gib
-from axo_helper.memory.params import lora_params, trainable_params
+from axo_helper.memory.params import expert_parameters, lora_params, trainable_params
 from axo_helper.memory.stack import AXOLOTL, Stack
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "NF4_DQ_BYTES_PER_PARAM",
     "Stack",
     "estimate",
+    "expert_parameters",
     "lora_params",
     "reserved_gib",
     "trainable_params",

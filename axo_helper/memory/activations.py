@@ -12,8 +12,14 @@ from axo_helper.memory.constants import (
     LAYERNORM_TYPES,
     NO_CHECKPOINTING_SAVED_FACTOR,
     PARALLEL_BLOCK_TYPES,
+    PARAM_WRAPPER_WEIGHT_COPIES,
 )
-from axo_helper.memory.params import OUTPUT_HEAD_NAMES, norms_per_layer, targeted_linears
+from axo_helper.memory.params import (
+    OUTPUT_HEAD_NAMES,
+    norms_per_layer,
+    targeted_linears,
+    wrapped_weight_elements,
+)
 from axo_helper.memory.sharding import element_bytes, is_deepspeed
 from axo_helper.memory.stack import AXOLOTL, Stack
 from axo_helper.specs import LinearShape, ModelSpec, TrainSetup
@@ -113,7 +119,13 @@ def _linear_inputs(setup: TrainSetup, stack: Stack, a: int, k: int) -> float:
     roles: dict[str, list[LinearShape]] = {}
     for ls in m.linears:
         roles.setdefault(_input_role(ls, m), []).append(ls)
-    adapted = {id(ls) for ls in targeted_linears(m, setup.lora_targets)} if not full else set()
+    adapted = (
+        set()
+        if full
+        else {
+            id(ls) for ls in targeted_linears(m, setup.lora_targets, setup.lora_target_parameters)
+        }
+    )
     inputs = 0.0
     for role, members in roles.items():
         width = max(ls.d_in for ls in members)
@@ -161,6 +173,14 @@ def activations(setup: TrainSetup, stack: Stack = AXOLOTL) -> ActivationBytes:
     else:
         saved = m.num_layers * layer * tokens * NO_CHECKPOINTING_SAVED_FACTOR
         working = transient * tokens
+    wrapped_saved, wrapped_working = _wrapped_weight_bytes(setup, stack)
+    saved += wrapped_saved
+    working += wrapped_working
+    if wrapped_working:
+        notes.append(
+            "lora_target_parameters: PEFT rebuilds each wrapped expert tensor (W + B@A) "
+            "in full per block, counted in the working memory"
+        )
     # Model-level: the final norm's fp32 input, and lm_head's input when it is trained.
     lm_head_trained = full or any(
         n.split(".")[-1] in OUTPUT_HEAD_NAMES for n in setup.lora_modules_to_save
@@ -175,6 +195,22 @@ def activations(setup: TrainSetup, stack: Stack = AXOLOTL) -> ActivationBytes:
         saved += setup.micro_batch_size * setup.sequence_len**2 * a
         notes.append("eager attention stores the s x s attention probabilities per layer")
     return ActivationBytes(saved=saved, working=working, notes=tuple(notes))
+
+
+def _wrapped_weight_bytes(setup: TrainSetup, stack: Stack) -> tuple[float, float]:
+    """(saved, working) bytes of the full-size tensors PEFT's ParamWrapper builds for
+    lora_target_parameters; they do not scale with tokens (see PARAM_WRAPPER_WEIGHT_COPIES)."""
+    elements = wrapped_weight_elements(setup)
+    if not elements:
+        return 0.0, 0.0
+    a = element_bytes(setup)
+    delta = max(stack.adapter_bytes, a) * elements
+    # quantize_moe_experts: the 4-bit experts are dequantized to W before B@A is added.
+    dequant = a * elements if setup.quantize_moe_experts else 0
+    if setup.gradient_checkpointing:
+        return 0.0, float(PARAM_WRAPPER_WEIGHT_COPIES * a * elements + delta + dequant)
+    # Without checkpointing every block keeps its W + B@A until backward.
+    return float(setup.model.num_layers * a * elements), float(a * elements + delta + dequant)
 
 
 def logits_bytes(setup: TrainSetup, stack: Stack = AXOLOTL) -> float:

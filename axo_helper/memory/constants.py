@@ -82,6 +82,12 @@ NCCL_BUFFERS_GIB = 0.3
 # checkpointing, which costs speed, not an OOM. To be re-measured on the Axolotl stack by
 # benchmarks/gpu_measure.py.
 NO_CHECKPOINTING_SAVED_FACTOR = 1.25
+# PEFT's ParamWrapper (lora_target_parameters, peft/tuners/lora/layer.py _activate_lora)
+# builds W + B@A as a whole tensor under torch parametrize each forward: autograd keeps
+# that sum for the input gradient, and backward makes its gradient of the same size. So
+# one adapted block holds 2 weight-dtype copies of its wrapped tensors, plus the delta
+# B@A in the adapters' dtype (einsum before the cast). Derived, not yet measured.
+PARAM_WRAPPER_WEIGHT_COPIES = 2
 # A torch dropout mask is a bool tensor: 1 byte per element (aten native_dropout).
 DROPOUT_MASK_BYTES = 1
 # Fused linear cross-entropy (Liger FLCE, Cut Cross Entropy) never materialises the

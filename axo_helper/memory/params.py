@@ -19,19 +19,66 @@ def _matches(shape_name: str, target: str) -> bool:
     return shape_name == t or shape_name.endswith("." + t) or t.endswith("." + shape_name)
 
 
-def targeted_linears(model: ModelSpec, targets: Sequence[str]) -> tuple[LinearShape, ...]:
-    """The block linears LoRA adapts. "all-linear" is PEFT's: every nn.Linear but lm_head
-    (fused MoE expert tensors are not nn.Linear in transformers 5 and are skipped)."""
+def targeted_linears(
+    model: ModelSpec, targets: Sequence[str], parameters: Sequence[str] = ()
+) -> tuple[LinearShape, ...]:
+    """The block weights LoRA adapts. "all-linear" is PEFT's: every nn.Linear but lm_head
+    (fused MoE expert tensors are not nn.Linear in transformers 5 and are skipped).
+    `parameters` (lora_target_parameters) name bare weight tensors such as
+    experts.gate_up_proj, which PEFT wraps in a ParamWrapper."""
     if any(t.strip().lower() in ("all-linear", "all_linear") for t in targets):
-        return tuple(ls for ls in model.linears if ls.nn_linear)
-    return tuple(ls for ls in model.linears if any(_matches(ls.name, t) for t in targets))
+        modules = [ls for ls in model.linears if ls.nn_linear]
+    else:
+        modules = [ls for ls in model.linears if any(_matches(ls.name, t) for t in targets)]
+    wrapped = [
+        ls
+        for ls in model.linears
+        if not ls.nn_linear and ls not in modules and any(_matches(ls.name, p) for p in parameters)
+    ]
+    return tuple(modules + wrapped)
 
 
-def lora_params(model: ModelSpec, targets: Sequence[str], r: int) -> int:
+def unadapted_weights(setup: TrainSetup) -> tuple[str, ...]:
+    """Block weights no LoRA adapter reaches (an MoE router, experts left out), by name;
+    empty for a full fine-tune."""
+    if setup.method == "full":
+        return ()
+    m = setup.model
+    adapted = {
+        ls.name for ls in targeted_linears(m, setup.lora_targets, setup.lora_target_parameters)
+    }
+    return tuple(dict.fromkeys(ls.name for ls in m.linears if ls.name not in adapted))
+
+
+def expert_parameters(model: ModelSpec) -> tuple[str, ...]:
+    """The fused expert tensors of an MoE block, as lora_target_parameters names them
+    (the router is left alone: Axolotl's examples adapt experts only)."""
+    return tuple(ls.name for ls in model.linears if not ls.nn_linear and "experts" in ls.name)
+
+
+def lora_params(
+    model: ModelSpec, targets: Sequence[str], r: int, parameters: Sequence[str] = ()
+) -> int:
     """LoRA parameters: r * (d_in + d_out) per adapted matrix (A is r x d_in, B is d_out x r),
-    times experts for MoE expert tensors, times layers."""
-    per_layer = sum((ls.d_in + ls.d_out) * ls.count for ls in targeted_linears(model, targets))
+    times experts for MoE expert tensors (PEFT's ParamWrapper: A is (r * experts) x d_in,
+    B is d_out x (r * experts)), times layers."""
+    shapes = targeted_linears(model, targets, parameters)
+    per_layer = sum((ls.d_in + ls.d_out) * ls.count for ls in shapes)
     return model.num_layers * r * per_layer
+
+
+def setup_lora_params(setup: TrainSetup) -> int:
+    """lora_params of a setup: its target modules and target parameters."""
+    return lora_params(setup.model, setup.lora_targets, setup.lora_r, setup.lora_target_parameters)
+
+
+def wrapped_weight_elements(setup: TrainSetup) -> int:
+    """Elements per block of the weight tensors PEFT's ParamWrapper adapts: it builds
+    W + B@A as a full tensor each forward (torch parametrize), so they cost memory."""
+    if setup.method == "full" or not setup.lora_target_parameters:
+        return 0
+    shapes = targeted_linears(setup.model, (), setup.lora_target_parameters)
+    return sum(ls.d_in * ls.d_out * ls.count for ls in shapes)
 
 
 def modules_to_save_params(model: ModelSpec, names: Iterable[str]) -> tuple[int, tuple[str, ...]]:
@@ -55,7 +102,7 @@ def trainable_params(setup: TrainSetup) -> int:
     if setup.method == "full":
         return setup.model.total_params
     saved, _ = modules_to_save_params(setup.model, setup.lora_modules_to_save)
-    return lora_params(setup.model, setup.lora_targets, setup.lora_r) + saved
+    return setup_lora_params(setup) + saved
 
 
 def norms_per_layer(model: ModelSpec) -> int:
@@ -78,7 +125,7 @@ def largest_tensor(setup: TrainSetup) -> int:
     head = m.vocab_size * m.hidden_size
     if setup.method == "full":
         return max(max((ls.d_in * ls.d_out * ls.count for ls in m.linears), default=0), head)
-    adapters = targeted_linears(m, setup.lora_targets)
+    adapters = targeted_linears(m, setup.lora_targets, setup.lora_target_parameters)
     biggest = max((setup.lora_r * max(ls.d_in, ls.d_out) * ls.count for ls in adapters), default=0)
     saved, _ = modules_to_save_params(m, setup.lora_modules_to_save)
     return max(biggest, head if saved else 0)

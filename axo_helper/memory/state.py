@@ -10,8 +10,8 @@ from axo_helper.memory.optimizers import OptimizerSpec, optimizer_spec
 from axo_helper.memory.params import (
     block_params,
     largest_tensor,
-    lora_params,
     modules_to_save_params,
+    setup_lora_params,
 )
 from axo_helper.memory.sharding import element_bytes, is_deepspeed, ranks
 from axo_helper.memory.stack import AXOLOTL, Stack
@@ -38,7 +38,7 @@ def _trainable_groups(setup: TrainSetup, stack: Stack) -> list[tuple[float, int]
         if emb_bytes == half:
             return [(m.total_params, half)]
         return [(m.total_params - m.embedding_params, half), (m.embedding_params, emb_bytes)]
-    n_lora = lora_params(m, setup.lora_targets, setup.lora_r)
+    n_lora = setup_lora_params(setup)
     saved, _ = modules_to_save_params(m, setup.lora_modules_to_save)
     adapter_bytes = half if is_deepspeed(setup) else max(stack.adapter_bytes, half)
     return [(n_lora, adapter_bytes), (saved, half)]

@@ -11,7 +11,7 @@ from axo_helper.memory.constants import (
     INT8_BYTES_PER_PARAM,
     NF4_DQ_BYTES_PER_PARAM,
 )
-from axo_helper.memory.params import lora_params, modules_to_save_params, norms_per_layer
+from axo_helper.memory.params import modules_to_save_params, norms_per_layer, setup_lora_params
 from axo_helper.memory.sharding import element_bytes, is_deepspeed, ranks, shards_params
 from axo_helper.memory.stack import AXOLOTL, Stack
 from axo_helper.specs import TrainSetup
@@ -138,7 +138,7 @@ def _adapters(setup: TrainSetup, stack: Stack, notes: list[str]) -> float:
     """LoRA adapters and modules_to_save copies (their optimizer state is trainable state)."""
     m = setup.model
     half = element_bytes(setup)
-    n_lora = lora_params(m, setup.lora_targets, setup.lora_r)
+    n_lora = setup_lora_params(setup)
     # DeepSpeed casts the whole module to 16-bit (its fp32 master lives in the optimizer).
     adapter_bytes = half if is_deepspeed(setup) else max(stack.adapter_bytes, half)
     saved, unknown = modules_to_save_params(m, setup.lora_modules_to_save)

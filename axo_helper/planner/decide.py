@@ -16,6 +16,8 @@ from axo_helper.planner import explain
 from axo_helper.planner.device import device_facts
 from axo_helper.planner.lengths import row_fate, shortest_allowed
 from axo_helper.planner.nothing_fits import nothing_fits
+from axo_helper.planner.packing import Packing
+from axo_helper.planner.packing import choose as choose_packing
 from axo_helper.planner.policy import Policy
 from axo_helper.planner.search import (
     Choice,
@@ -26,7 +28,6 @@ from axo_helper.planner.search import (
     choose_seq_len,
     gib,
     lightest,
-    packing_for,
     shrinking,
 )
 from axo_helper.planner.settings import decide_settings
@@ -91,6 +92,7 @@ def plan(
         distributed=cast(Distributed | None, distributed),
         calibration=calibration,
         chat=chat,
+        data=data,
     )
     lengths = _lengths(model, data, policy, seq_len)
     methods = candidate_methods(hardware, policy, method)
@@ -136,8 +138,10 @@ def _search(
     rejected: list[Rejected] = []
     seqs = lengths.tried
     for seq in seqs:
-        packing = packing_for(data, seq, search.policy, search.hardware.is_cpu)
-        choice, tried = _first_method(search, methods, seq, packing, forced is None, micro_batch)
+        pk = _packing(search, data, seq, lengths.explicit)
+        choice, tried = _first_method(
+            search, methods, pk.seq_len, pk.on, forced is None, micro_batch
+        )
         if choice is not None:
             rejected.extend(explain.rejected_methods(search, tried, choice, methods, search.budget))
             return choice, rejected
@@ -270,15 +274,12 @@ def _choice_reasons(
     reasons = {
         "method": explain.method_reason(choice, rejected, auto_method, search.budget),
         "sequence_len": _seq_reason(data, lengths, choice.seq_len),
-        "sample_packing": explain.packing_reason(
-            data, choice.seq_len, choice.packing, policy, search.hardware.is_cpu
-        ),
+        "sample_packing": _packing(search, data, choice.seq_len, True).reason,
         "micro_batch_size": explain.micro_reason(
             choice, choice.fit.memory, search.budget, micro_batch, policy.micro_batch_candidates
         ),
-        "gradient_accumulation_steps": (
-            f"{mb} x {ga} x {world} GPU{'s' if world > 1 else ''} = {mb * ga * world} sequences "
-            f"per optimizer step (target {policy.target_effective_batch})"
+        "gradient_accumulation_steps": search.step_tokens.reason(
+            choice.seq_len, choice.packing, mb, ga, world
         ),
         "gradient_checkpointing": explain.gc_reason(choice),
         "optimizer": explain.optimizer_reason(search, choice),
@@ -293,12 +294,32 @@ def _choice_reasons(
         reasons["lora_alpha"] = (
             f"alpha = {lora.alpha} ({lora.alpha / lora.r:g} x r): the usual scaling"
         )
-        reasons["lora_dropout"] = f"{lora.dropout} (policy; QLoRA's value)"
+        experts = search.lora_targets(choice.method)[1]
+        if experts:
+            reasons["lora_r"] += "; the MoE experts' fused tensors too (lora_target_parameters)"
+            reasons["lora_dropout"] = (
+                "0: PEFT's ParamWrapper (lora_target_parameters, the MoE experts) refuses dropout"
+            )
+        else:
+            reasons["lora_dropout"] = f"{lora.dropout} (policy; QLoRA's value)"
     return reasons
+
+
+def _packing(search: Search, data: DataSpec | None, seq: int, explicit: bool) -> Packing:
+    return choose_packing(
+        data,
+        seq,
+        search.policy,
+        cpu=search.hardware.is_cpu,
+        limit=search.model.max_position_embeddings,
+        explicit=explicit,
+    )
 
 
 def _seq_reason(data: DataSpec | None, lengths: _Lengths, seq: int) -> str:
     why = lengths.why
+    if seq > lengths.base:
+        return why + f"; raised to {seq:,} to pack short samples (sample_packing)"
     if seq != lengths.base:
         why += f"; shortened from {lengths.base:,} to fit"
         if seq == lengths.floor and data is not None and data.type != "completion":

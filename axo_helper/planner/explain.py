@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from axo_helper.dataset import CHARS_PER_TOKEN
 from axo_helper.planner.lengths import COMPLETION_MAX_CHUNKS, describe
-from axo_helper.planner.policy import Policy
 from axo_helper.planner.search import Choice, Search, VariantFit, gib
 from axo_helper.specs import (
     METHODS,
@@ -114,23 +113,6 @@ def method_reason(choice: Choice, rejected: list[Rejected], auto: bool, budget: 
         )
     skipped = "; ".join(f"{r.method}: {r.reason}" for r in earlier)
     return f"{choice.method} fits ({gib(total)} of {gib(budget)}); {skipped}"
-
-
-def packing_reason(
-    data: DataSpec | None, seq: int, packing: bool, policy: Policy, cpu: bool
-) -> str:
-    if data is None:
-        return "no --data: sample lengths unknown, packing off"
-    if cpu and not policy.cpu_sample_packing:
-        return "off on CPU: the multipack sampler costs more time than tiny samples save"
-    half = f"{policy.packing_max_p50_fraction:g} x sequence_len {seq}"
-    if packing:
-        per = seq / max(1.0, data.tokens.mean)
-        return (
-            f"median sample {data.tokens.p50} tokens <= {half}: about {per:.0f} samples per "
-            "sequence instead of padding"
-        )
-    return f"median sample {data.tokens.p50} tokens > {half}: little to pack"
 
 
 def micro_reason(

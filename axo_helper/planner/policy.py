@@ -48,6 +48,7 @@ class Policy:
     epochs_large_data: int
     large_data_tokens: int
     target_effective_batch: int
+    target_tokens_per_step: int
     micro_batch_candidates: tuple[int, ...]
     busy_tokens_x_hidden: int
     seq_len_default: int
@@ -55,7 +56,8 @@ class Policy:
     seq_len_min: int
     seq_len_shrink_to_fit: bool
     min_rows_kept: float
-    packing_max_p50_fraction: float
+    packing_max_mean_fraction: float
+    packing_min_seq_len: int
     packing_efficiency: float
     optimizers: Mapping[str, str]
     cpu_optimizer: str
@@ -239,6 +241,7 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
         epochs_large_data=r.integer("epochs.large_data"),
         large_data_tokens=r.integer("epochs.large_data_tokens"),
         target_effective_batch=r.integer("batch.target_effective"),
+        target_tokens_per_step=r.integer("batch.target_tokens_per_step"),
         micro_batch_candidates=candidates,
         busy_tokens_x_hidden=r.integer("batch.busy_tokens_x_hidden"),
         seq_len_default=r.integer("sequence_len.default"),
@@ -246,7 +249,8 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
         seq_len_min=r.integer("sequence_len.min"),
         seq_len_shrink_to_fit=r.flag("sequence_len.shrink_to_fit"),
         min_rows_kept=r.number("sequence_len.min_rows_kept", lo=0.0, hi=1.0),
-        packing_max_p50_fraction=r.number("sample_packing.max_p50_fraction", lo=0.0, hi=1.0),
+        packing_max_mean_fraction=r.number("sample_packing.max_mean_fraction", lo=0.0, hi=1.0),
+        packing_min_seq_len=r.integer("sample_packing.min_sequence_len"),
         packing_efficiency=r.number("sample_packing.efficiency", lo=0.1, hi=1.0),
         optimizers=optimizers,
         cpu_optimizer=r.text("optimizer.cpu"),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from axo_helper import fit as fit_rule
 from axo_helper import memory
+from axo_helper.planner.packing import StepTokens
 from axo_helper.planner.policy import SHARDED_CHOICES, Policy, Variant
 from axo_helper.specs import (
     Attention,
@@ -73,8 +74,11 @@ class Search:
         distributed: Distributed | None,
         calibration: Calibration | None,
         chat: ChatChoice | None = None,
+        data: DataSpec | None = None,
     ):
         self.hardware = hardware
+        # Accumulation aims at the policy's tokens per step: it needs the data's lengths.
+        self.step_tokens = StepTokens(data, policy)
         self.chat = chat  # its new tokens make embed_tokens/lm_head train (LoRA/QLoRA)
         self.model = model
         self.policy = policy
@@ -141,20 +145,18 @@ class Search:
         dist = self.distributed_for(variant, world) or "none"
         lora = self.policy.lora.get(method)
         # FSDP memory depends on it (gradients stay unsharded while accumulating).
-        ga = fit_rule.accumulation_for(self.policy.target_effective_batch, micro_batch, world)
+        ga = self.step_tokens.accumulation(seq_len, packing, micro_batch, world)
         quantize_moe = self.quantize_moe_experts(method)
-        targets = lora.targets if lora else ()
-        if quantize_moe and tuple(targets) == ("all-linear",):
-            # Axolotl 0.19 refuses quantize_moe_experts with lora_target_linear: name the
-            # same layers (every nn.Linear of a block; experts are fused tensors) instead.
-            targets = tuple(dict.fromkeys(ls.name for ls in self.model.linears if ls.nn_linear))
+        targets, parameters = self.lora_targets(method)
         return TrainSetup(
             model=self.model,
             method=method,
             precision=self.precision,
             lora_r=lora.r if lora else 0,
             lora_targets=targets,
-            lora_dropout=lora.dropout if lora else 0.0,
+            lora_target_parameters=parameters,
+            # PEFT's ParamWrapper refuses dropout, and Axolotl 0.19's schema with it.
+            lora_dropout=lora.dropout if lora and not parameters else 0.0,
             sequence_len=seq_len,
             micro_batch_size=micro_batch,
             sample_packing=packing,
@@ -169,6 +171,24 @@ class Search:
             quantize_moe_experts=quantize_moe,
             lora_modules_to_save=self.chat.modules_to_save if self.chat and lora else (),
         )
+
+    def lora_targets(self, method: Method) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(lora_target_modules, lora_target_parameters) of a method.
+
+        The policy's "all-linear" means every weight matrix of a block. MoE experts are
+        fused 3D tensors in transformers 5, not nn.Linear, so PEFT adapts them only
+        through target_parameters (a ParamWrapper per tensor); the router stays frozen.
+        """
+        lora = self.policy.lora.get(method)
+        targets = tuple(lora.targets) if lora else ()
+        if targets != ("all-linear",):
+            return targets, ()
+        experts = memory.expert_parameters(self.model)
+        if self.quantize_moe_experts(method):
+            # Axolotl 0.19 refuses quantize_moe_experts with lora_target_linear: name the
+            # same layers (every nn.Linear of a block) instead.
+            targets = tuple(dict.fromkeys(ls.name for ls in self.model.linears if ls.nn_linear))
+        return targets, experts
 
     def quantize_moe_experts(self, method: Method) -> bool:
         """Axolotl's quantize_moe_experts: 4-bit MoE experts under QLoRA.
@@ -315,9 +335,3 @@ def shrinking(seq: int, policy: Policy, floor: int | None = None) -> Iterator[in
             return
         seq = nxt
         yield seq
-
-
-def packing_for(data: DataSpec | None, seq: int, policy: Policy, cpu: bool) -> bool:
-    if cpu and not policy.cpu_sample_packing:
-        return False
-    return data is not None and data.tokens.p50 <= policy.packing_max_p50_fraction * seq

@@ -1,6 +1,6 @@
 """The config values beyond the TrainSetup that the planner decides: tf32, seed, eval split,
-Axolotl's gradient_checkpointing key, LoRA kernels, the CPU dataloader keys and
-excess_length_strategy.
+Axolotl's gradient_checkpointing key, LoRA kernels, the CPU dataloader keys,
+excess_length_strategy and batch_flattening.
 
 Pure: render lays these out with their reasons instead of deciding them itself.
 """
@@ -39,6 +39,31 @@ def decide_settings(
             else None
         ),
         excess_length_strategy=excess_length_strategy(fate),
+        batch_flattening=batch_flattening(setup),
+    )
+
+
+# Axolotl 0.19 (schemas/validation.check_batch_flattening_fa) flattens a batch only with
+# a varlen attention kernel; the planner picks flash_attention_2 where there is one.
+_VARLEN_ATTENTION = ("flash_attention_2",)
+
+
+def batch_flattening(setup: TrainSetup) -> Setting | None:
+    """Padding-free batches where nothing else removes the padding.
+
+    Unpacked micro batches of several samples are padded to their longest sample;
+    Axolotl's batch_flattening (DataCollatorWithFlattening) concatenates them instead,
+    with attention kept within each sample. None where it does not apply: packing
+    has no padding, one sample per micro batch has none, and SDPA/eager cannot do it.
+    """
+    if setup.sample_packing or setup.micro_batch_size < 2:
+        return None
+    if setup.attn_implementation not in _VARLEN_ATTENTION:
+        return None
+    return Setting(
+        True,
+        f"padding-free: {setup.micro_batch_size} unpacked samples per micro batch are "
+        "concatenated, not padded to the longest",
     )
 
 

@@ -46,6 +46,9 @@ class ConfigSettings:
     # "drop"/"truncate" where some rows are longer than sequence_len (Axolotl's default is
     # an unwritten drop); None where no row is (completion rows are split instead).
     excess_length_strategy: Setting | None = None
+    # Padding-free batches (Axolotl's batch_flattening): unpacked, micro batch > 1 and a
+    # varlen attention kernel; None otherwise.
+    batch_flattening: Setting | None = None
 
     def as_dict(self) -> dict[str, dict[str, Any] | None]:
         return {
@@ -217,6 +220,10 @@ class Plan:
             "calibrated_from": self.calibrated_from,
             # Added after the first release of this object; as stable as the keys above.
             "lora_dropout": s.lora_dropout if s.method != "full" else None,
+            "lora_target_modules": list(s.lora_targets) if s.method != "full" else None,
+            "lora_target_parameters": (
+                list(s.lora_target_parameters) if s.method != "full" else None
+            ),
             "lr_scheduler": self.lr_scheduler,
             "warmup_ratio": self.warmup_ratio,
             "adapter_size_mb": (

@@ -18,6 +18,9 @@ class TrainSetup:
     load_in_8bit: bool = False  # LoRA over an LLM.int8 base
     lora_r: int = 16
     lora_targets: tuple[str, ...] = ("all-linear",)  # module names, or "all-linear"
+    # Axolotl lora_target_parameters: parameter tensors PEFT wraps (ParamWrapper), the
+    # only way to adapt MoE experts that transformers 5 fuses into 3D tensors.
+    lora_target_parameters: tuple[str, ...] = ()
     lora_dropout: float = 0.05
     lora_modules_to_save: tuple[str, ...] = ()  # e.g. ("embed_tokens", "lm_head")
     sequence_len: int = 2048

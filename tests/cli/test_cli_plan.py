@@ -191,7 +191,8 @@ def test_overrides_reach_the_plan(cli: Callable[..., Result]) -> None:
         2,
         1,
     )
-    assert obj["gradient_accumulation_steps"] == 8
+    # No data: full 1,024-token sequences; 2 x 16 of them make the 32k-token step.
+    assert obj["gradient_accumulation_steps"] == 16
 
 
 def test_nodes_multiply_the_gpus(cli: Callable[..., Result]) -> None:

@@ -156,6 +156,9 @@ def test_moe_qlora_renders_named_targets_that_axolotl_accepts() -> None:
     assert cfg["quantize_moe_experts"] is True
     assert "lora_target_linear" not in cfg
     assert cfg["lora_target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    # The experts are adapted too, through PEFT's ParamWrapper, which refuses dropout.
+    assert cfg["lora_target_parameters"] == ["experts.gate_up_proj", "experts.down_proj"]
+    assert cfg["lora_dropout"] == 0.0
     both = {**cfg, "lora_target_linear": True}
     report = validate_text(yaml.safe_dump(both), run_axolotl=False)
     assert any("quantize_moe_experts" in e.message for e in report.errors)

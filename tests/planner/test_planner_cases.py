@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import pytest
@@ -10,6 +9,7 @@ from planner_helpers import POLICY, fits, gpu, mdl, qa_data, sized
 
 from axo_helper import hardware, memory, planner
 from axo_helper.errors import PlanError, UsageError
+from axo_helper.planner.packing import accumulation, sequence_tokens
 from axo_helper.specs import (
     GPU,
     Hardware,
@@ -134,16 +134,20 @@ def test_moe_experts_stay_unquantized_off_qlora_and_on_amd() -> None:
 def test_the_setup_carries_the_accumulation_steps() -> None:
     p = planner.plan(gpu("rtx4090"), mdl("meta-llama/Llama-3.1-8B"), qa_data(), POLICY)
     assert p.setup.gradient_accumulation_steps == p.gradient_accumulation_steps
-    assert p.gradient_accumulation_steps == math.ceil(
-        POLICY.target_effective_batch / p.micro_batch_size
-    )
+    # Accumulation brings the tokens of one optimizer step to the policy's target.
+    per_seq = sequence_tokens(p.data, p.setup.sequence_len, p.setup.sample_packing, POLICY)
+    assert p.gradient_accumulation_steps == accumulation(POLICY, per_seq, p.micro_batch_size, 1)
+    step = per_seq * p.micro_batch_size * p.gradient_accumulation_steps
+    assert 0.5 * POLICY.target_tokens_per_step <= step <= 1.5 * POLICY.target_tokens_per_step
 
 
 def test_fsdp_without_accumulation_plans_sharded_gradients() -> None:
+    # Long samples: 8 GPUs x one 8k-token sequence already pass the tokens-per-step target.
+    long = qa_data(p50=7000, p95=7500, p99=7800, mx=8000, mean=7000)
     p = planner.plan(
         gpu("8xh100"),
         mdl("meta-llama/Llama-3.1-8B"),
-        qa_data(),
+        long,
         POLICY,
         method="full",
         distributed="fsdp",
@@ -187,7 +191,8 @@ def test_method_override_wins_over_preference() -> None:
 
 @pytest.mark.parametrize(
     ("p99", "expected"),
-    [(1, 256), (100, 256), (256, 256), (257, 512), (600, 768), (3000, 3072), (9000, 9216)],
+    # Short samples are packed into at least sample_packing.min_sequence_len (512) tokens.
+    [(1, 512), (100, 512), (256, 512), (257, 512), (600, 768), (3000, 3072), (9000, 9216)],
 )
 def test_sequence_len_is_data_p99_rounded_up(p99: int, expected: int) -> None:
     data = qa_data(p50=min(p99, 100), p95=p99, p99=p99, mx=p99 * 2, mean=min(p99, 100))
@@ -257,7 +262,9 @@ def test_overrides_are_checked() -> None:
         planner.plan(sized(24.0), m, None, POLICY, micro_batch=0)
     p = planner.plan(sized(24.0), m, None, POLICY, micro_batch=3, epochs=7)
     assert p.micro_batch_size == 3 and p.num_epochs == 7
-    assert p.gradient_accumulation_steps == math.ceil(16 / 3)
+    # No data: full sequences of the policy's length, accumulated to the token target.
+    per_seq = sequence_tokens(None, p.setup.sequence_len, p.setup.sample_packing, POLICY)
+    assert p.gradient_accumulation_steps == accumulation(POLICY, per_seq, 3, 1)
     p = planner.plan(sized(80.0, n=4), m, None, POLICY, distributed="zero2")
     assert p.setup.distributed == "zero2"
 
