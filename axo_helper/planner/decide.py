@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from axo_helper.chat import decide as decide_chat
-from axo_helper.errors import UsageError
+from axo_helper.errors import PlanError, UsageError
 from axo_helper.planner import explain
 from axo_helper.planner.device import device_facts
 from axo_helper.planner.lengths import row_fate, shortest_allowed
@@ -96,12 +96,25 @@ def plan(
     )
     lengths = _lengths(model, data, policy, seq_len)
     methods = candidate_methods(hardware, policy, method)
-    choice, rejected = _search(search, data, lengths, methods, method, micro_batch)
+    warnings = [*hardware.warnings, *device.warnings]
+    try:
+        choice, rejected = _search(search, data, lengths, methods, method, micro_batch)
+    except PlanError:
+        if not model.is_moe or method == "full":
+            raise
+        # The experts' adapters are what does not fit: plan attention-only LoRA and say so
+        # (plan, YAML comment on the targets) rather than refuse a job that can train.
+        search.adapt_experts = False
+        choice, rejected = _search(search, data, lengths, methods, method, micro_batch)
+        warnings.append(
+            "the MoE experts are not adapted: with their adapters nothing fits here, so LoRA "
+            "trains the attention layers only (a larger GPU or more GPUs adapt them too)"
+        )
     return _assemble(
         search,
         data,
         device.reasons,
-        [*hardware.warnings, *device.warnings],
+        warnings,
         lengths,
         choice,
         rejected,

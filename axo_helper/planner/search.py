@@ -80,6 +80,8 @@ class Search:
         # Accumulation aims at the policy's tokens per step: it needs the data's lengths.
         self.step_tokens = StepTokens(data, policy)
         self.chat = chat  # its new tokens make embed_tokens/lm_head train (LoRA/QLoRA)
+        # MoE: adapt the experts' fused tensors too; off when only attention-only LoRA fits.
+        self.adapt_experts = True
         self.model = model
         self.policy = policy
         self.budget = budget
@@ -183,7 +185,7 @@ class Search:
         targets = tuple(lora.targets) if lora else ()
         if targets != ("all-linear",):
             return targets, ()
-        experts = memory.expert_parameters(self.model)
+        experts = memory.expert_parameters(self.model) if self.adapt_experts else ()
         if self.quantize_moe_experts(method):
             # Axolotl 0.19 refuses quantize_moe_experts with lora_target_linear: name the
             # same layers (every nn.Linear of a block) instead.

@@ -72,3 +72,18 @@ def test_validate_reads_the_expert_targets_back() -> None:
     assert estimate(read).trainable_params == plan.memory.trainable_params
     experts_only = {k: v for k, v in cfg.items() if k != "lora_target_modules"}
     assert setup_from_config(experts_only, plan.model).lora_targets == ()
+
+
+def test_moe_falls_back_to_attention_only_when_the_experts_do_not_fit() -> None:
+    """Qwen3-30B-A3B QLoRA on a 24 GB card: with expert adapters nothing fits, so the plan
+    adapts the attention layers only and says so in a warning and in the YAML comment."""
+    p = _plan("rtx4090", "Qwen/Qwen3-30B-A3B", "qlora")
+    assert p.setup.lora_target_parameters == ()
+    assert p.memory.total_gib <= p.budget_gib
+    assert any("experts are not adapted" in w for w in p.warnings)
+    assert p.setup.lora_dropout > 0  # the policy's dropout: no ParamWrapper to refuse it
+    rendered = render_plan(p, output_dir="o", dataset_path="d.jsonl")
+    assert "lora_target_parameters" not in rendered.config
+    assert "not adapted:" in rendered.yaml_text and "experts" in rendered.yaml_text
+    bigger = _plan("a100-80gb", "Qwen/Qwen3-30B-A3B", "qlora")
+    assert bigger.setup.lora_target_parameters  # where they fit, the experts are adapted
