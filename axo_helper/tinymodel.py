@@ -16,12 +16,9 @@ tokenizer.json, tokenizer_config.json, chat_template.jinja), with no network:
   the eos token, so Axolotl's chat_template strategy ends every assistant turn
   with it and generation stops there (the way Qwen2.5-Instruct does it).
 
-`build_tiny_model(out_dir, family=TinyFamily(...))` builds another family's config
-class instead (Mistral, Mixtral, Qwen2/3 and their MoE, Gemma-2, Phi-3): the
-tokenizer then holds that family's special tokens with its bos/eos/pad, the config
-pads the vocabulary to the family's real size (so axo-helper recognises it as the
-real vocabulary), and the chat template is the family's (None: a base checkpoint
-without one). tests/tinymodel_families.py holds the families the chat tests use.
+`family=TinyFamily(...)` builds another family's classes (Mixtral, Qwen, Gemma-2, ...)
+with its special tokens, its real vocabulary size and its chat template, if any
+(tests/tinymodel_families.py holds the ones the chat tests use).
 
 torch, transformers and tokenizers are imported inside the functions: importing
 this module costs nothing, and `plan` never loads it.
@@ -34,7 +31,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,12 +67,11 @@ PRETRAIN_LR = 3e-3
 
 @dataclass(frozen=True)
 class TinyFamily:
-    """Another family's tiny model: its config and model classes, its vocabulary's
-    special tokens (ids 0.. in this order) and its real vocabulary size."""
+    """A family's classes, its vocabulary's special tokens (ids 0.., in order), its size."""
 
     name: str
-    config_class: str  # a transformers class name: "MixtralConfig"
-    model_class: str  # "MixtralForCausalLM"
+    config_class: str  # transformers class names: "MixtralConfig", "MixtralForCausalLM"
+    model_class: str
     specials: tuple[str, ...]
     eos: str
     bos: str | None = None
@@ -83,13 +79,11 @@ class TinyFamily:
     unk: str | None = None
     vocab_size: int = 0  # the config's vocab_size; 0: the tokenizer's own size
     chat_template: str | None = None  # None: a base checkpoint without a template
-    config: tuple[tuple[str, Any], ...] = field(default=())  # extra config kwargs
+    config: tuple[tuple[str, Any], ...] = ()  # extra config kwargs
 
 
-DEMO = TinyFamily(
-    "demo", "LlamaConfig", "LlamaForCausalLM", SPECIAL_TOKENS, EOS, BOS, PAD,
-    chat_template=CHAT_TEMPLATE,
-)  # fmt: skip
+DEMO = TinyFamily("demo", "LlamaConfig", "LlamaForCausalLM", SPECIAL_TOKENS, EOS, BOS, PAD,
+                  chat_template=CHAT_TEMPLATE)  # fmt: skip
 
 
 def demo_data_path(name: str) -> Path:
@@ -251,8 +245,7 @@ def build_tiny_model(
     (`pretrain`), seeded, and writes what it measured to PRETRAIN_STATS. `threads`
     caps torch's CPU threads while pretraining (the demo passes 1 on a busy machine);
     it changes the speed, not the weights (same bytes with 1 and 2 threads), so it
-    is not part of the cache key. `family` builds that family's classes and tokenizer
-    instead of the demo's Llama (see TinyFamily).
+    is not part of the cache key. `family`: another family's model (see TinyFamily).
     """
     out_dir = Path(out_dir)
     params = {
@@ -349,14 +342,9 @@ def _config(
 
 
 def _make_model(
-    config: Any,
-    tokenizer: Any,
-    model_class: str,
-    seed: int,
-    pretrain_steps: int,
-    threads: int | None,
+    config: Any, tokenizer: Any, model_class: str, seed: int, steps: int, threads: int | None
 ) -> tuple[Any, dict[str, Any] | None]:
-    """The seeded random model, pretrained when pretrain_steps > 0: (model, stats or None)."""
+    """The seeded random model, pretrained for steps > 0: (model, stats or None)."""
     import torch
     import transformers
     from transformers import GenerationConfig
@@ -368,11 +356,11 @@ def _make_model(
         torch.manual_seed(seed)
         model = getattr(transformers, model_class)(config)
         stats = None
-        if pretrain_steps > 0:
+        if steps > 0:
             if threads:
                 torch.set_num_threads(threads)
             try:
-                stats = pretrain(model, corpus_ids(tokenizer), steps=pretrain_steps, seed=seed)
+                stats = pretrain(model, corpus_ids(tokenizer), steps=steps, seed=seed)
             finally:
                 torch.set_num_threads(previous_threads)
     model.generation_config = GenerationConfig(

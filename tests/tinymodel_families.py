@@ -13,14 +13,11 @@ preprocessing never loads the weights, and the padded embedding is the only size
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 from axo_helper.tinymodel import TinyFamily, build_tiny_model
 
-# Widths every family's config accepts: head_dim 16 with 2 heads and 1 kv head.
-_SIZES = {"hidden_size": 32, "intermediate_size": 64, "layers": 1, "heads": 2, "kv_heads": 1}
 _MOE = (("num_experts_per_tok", 1), ("moe_intermediate_size", 32))
 
 _LLAMA2 = ("<unk>", "<s>", "</s>")
@@ -98,19 +95,10 @@ def with_template(family: TinyFamily, template: str) -> TinyFamily:
 
 
 def build(family: TinyFamily, root: Path) -> Path:
-    """The tiny model of `family` under root/<name> (reused when already built)."""
-    folder = build_tiny_model(root / family.name, vocab_size=512, family=family, **_SIZES)
-    _as_on_the_hub(folder / "config.json")
+    """The tiny model of `family` under root/<name> (reused when already built): widths
+    every family's config accepts, head_dim 16 with 2 heads and 1 kv head."""
+    folder = build_tiny_model(
+        root / family.name, vocab_size=512, hidden_size=32, intermediate_size=64, layers=1,
+        heads=2, kv_heads=1, family=family,
+    )  # fmt: skip
     return folder
-
-
-def _as_on_the_hub(config_json: Path) -> None:
-    """Qwen MoE's expert count under the name the hub's config.json uses, num_experts.
-
-    transformers 5 saves it as num_local_experts (its attribute_map), which axo-helper's
-    model/layouts.py does not read yet (see test_qwen_moe_saved_by_transformers_5).
-    """
-    cfg = json.loads(config_json.read_text(encoding="utf-8"))
-    if cfg.get("model_type") in ("qwen2_moe", "qwen3_moe") and "num_experts" not in cfg:
-        cfg["num_experts"] = cfg["num_local_experts"]
-        config_json.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")

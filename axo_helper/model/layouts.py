@@ -130,7 +130,7 @@ def _moe(cfg: Config, model_type: str, d: Dims) -> Layout:
         _attention_qkvo(block, d, qkv_bias=False, o_bias=False)
         shared = 0
     else:
-        experts = cfg.integer("num_experts")
+        experts = cfg.integer(_qwen_experts_key(cfg) or "num_experts")
         width = cfg.integer("moe_intermediate_size")
         qkv_bias = model_type == "qwen2_moe" or cfg.flag("attention_bias", False)
         o_bias = model_type != "qwen2_moe" and cfg.flag("attention_bias", False)
@@ -254,6 +254,12 @@ def _generic(cfg: Config, model_type: str, arch: str, d: Dims) -> Layout:
     return Layout(block, inter, mlp_gated=gated, model_extra=d.hidden, notes=notes)
 
 
+def _qwen_experts_key(cfg: Config) -> str | None:
+    """Where a Qwen MoE config.json holds its expert count: the hub's files say
+    num_experts; transformers 5 saves the same value as num_local_experts."""
+    return next((k for k in ("num_experts", "num_local_experts") if cfg.get(k) is not None), None)
+
+
 def missing_fields(cfg: Config, model_type: str) -> list[str]:
     """The config.json fields this family needs that the file lacks."""
     missing = [
@@ -264,10 +270,12 @@ def missing_fields(cfg: Config, model_type: str) -> list[str]:
     if model_type == "mixtral":
         missing += [k for k in ("num_local_experts", "num_experts_per_tok") if cfg.get(k) is None]
     elif model_type in ("qwen2_moe", "qwen3_moe"):
-        moe_keys = ["num_experts", "num_experts_per_tok", "moe_intermediate_size"]
+        moe_keys = ["num_experts_per_tok", "moe_intermediate_size"]
         if model_type == "qwen2_moe":
             moe_keys.append("shared_expert_intermediate_size")
         missing += [k for k in moe_keys if cfg.get(k) is None]
+        if _qwen_experts_key(cfg) is None:
+            missing.append("num_experts")
     if (model_type in _LLAMA_STYLE or model_type in {"mixtral", "phi3", "qwen"}) and cfg.get(
         "intermediate_size"
     ) is None:
@@ -310,6 +318,7 @@ def moe_counts(cfg: Config, model_type: str) -> tuple[int, int, int]:
     if model_type == "mixtral":
         experts, top_k = cfg.integer("num_local_experts"), cfg.integer("num_experts_per_tok")
     elif model_type in ("qwen2_moe", "qwen3_moe"):
-        experts, top_k = cfg.integer("num_experts"), cfg.integer("num_experts_per_tok")
+        key = _qwen_experts_key(cfg) or "num_experts"
+        experts, top_k = cfg.integer(key), cfg.integer("num_experts_per_tok")
     shared = cfg.integer("shared_expert_intermediate_size") if model_type == "qwen2_moe" else 0
     return experts, top_k, shared

@@ -89,3 +89,20 @@ def test_declared_turn_tokens_occur_where_axolotls_template_ends_the_answer(name
         plain += with_system
     for token in facts.tokens:  # the tokens the vocabulary must hold, as the template writes them
         assert token in plain, f"{name}: {choice.like} never writes {token}"
+
+
+@pytest.mark.axolotl
+def test_every_template_chat_can_choose_is_one_axolotl_accepts() -> None:
+    """A named template axo-helper may write must be a value of Axolotl's ChatTemplate
+    enum (Axolotl 0.19 ships phi_4.jinja but refuses `chat_template: phi_4`)."""
+    pytest.importorskip("axolotl")
+    from axolotl.utils.schemas.enums import ChatTemplate
+
+    from axo_helper.chat.templates import FACTS
+
+    accepted = {t.value for t in ChatTemplate}
+    assert set(FACTS) - accepted == set()
+    chosen = {
+        decide(model_mod.inspect(name), data_spec("chat_template")).template for name in PRESETS
+    }
+    assert chosen - accepted == set()

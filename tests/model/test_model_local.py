@@ -66,3 +66,30 @@ def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as err:
         inspect(str(tmp_path / "nope"))
     assert "does not exist" in err.value.message and err.value.exit_code == EXIT_USAGE
+
+
+def test_qwen_moe_saved_by_transformers_5(tmp_path: Path) -> None:
+    """transformers 5 saves a Qwen MoE's expert count as num_local_experts (its
+    attribute_map); the hub's files say num_experts. Both read the same."""
+    base = {
+        "architectures": ["Qwen3MoeForCausalLM"],
+        "model_type": "qwen3_moe",
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "vocab_size": 1000,
+        "intermediate_size": 128,
+        "moe_intermediate_size": 32,
+        "num_experts_per_tok": 2,
+        "max_position_embeddings": 2048,
+    }
+    write(tmp_path / "hub", "config.json", {**base, "num_experts": 8})
+    write(tmp_path / "saved", "config.json", {**base, "num_local_experts": 8})
+    hub, saved = inspect(str(tmp_path / "hub")), inspect(str(tmp_path / "saved"))
+    assert saved.num_experts == hub.num_experts == 8
+    assert saved.total_params == hub.total_params
+    write(tmp_path / "none", "config.json", base)
+    with pytest.raises(ModelError, match="num_experts"):
+        inspect(str(tmp_path / "none"))
