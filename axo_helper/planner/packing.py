@@ -96,6 +96,7 @@ class StepTokens:
         self.data = data
         self.policy = policy
         self._memo: dict[tuple[int, bool], float] = {}
+        self._sequences: dict[tuple[int, bool], float] = {}
 
     def per_sequence(self, seq: int, packing: bool) -> float:
         key = (seq, packing)
@@ -103,8 +104,30 @@ class StepTokens:
             self._memo[key] = sequence_tokens(self.data, seq, packing, self.policy)
         return self._memo[key]
 
+    def sequences(self, seq: int, packing: bool) -> float | None:
+        """Sequences in one epoch (packed: the kept tokens in full sequences); None
+        without data."""
+        if self.data is None or self.data.rows <= 0:
+            return None
+        key = (seq, packing)
+        if key not in self._sequences:
+            fate = row_fate(self.data, seq)
+            packed = fate.tokens_kept / self.per_sequence(seq, True)
+            self._sequences[key] = packed if packing else float(fate.sequences)
+        return self._sequences[key]
+
+    def step_cap(self, seq: int, packing: bool, micro_batch: int, world: int) -> int | None:
+        """The most accumulation that still gives an epoch min_steps_per_epoch steps."""
+        seqs = self.sequences(seq, packing)
+        if seqs is None:
+            return None
+        per_step = micro_batch * world * self.policy.min_steps_per_epoch
+        return max(1, int(seqs // per_step))
+
     def accumulation(self, seq: int, packing: bool, micro_batch: int, world: int) -> int:
-        return accumulation(self.policy, self.per_sequence(seq, packing), micro_batch, world)
+        ga = accumulation(self.policy, self.per_sequence(seq, packing), micro_batch, world)
+        cap = self.step_cap(seq, packing, micro_batch, world)
+        return ga if cap is None else min(ga, cap)
 
     def reason(self, seq: int, packing: bool, micro_batch: int, ga: int, world: int) -> str:
         """The gradient_accumulation_steps comment: the step in tokens, against the target."""
@@ -112,8 +135,13 @@ class StepTokens:
         step = per_seq * micro_batch * ga * world
         kind = "packed sequence" if packing else "sample"
         gpus = f" x {world} GPUs" if world > 1 else ""
-        return (
+        text = (
             f"{micro_batch} x {ga}{gpus} sequences of ~{per_seq:,.0f} tokens ({kind}) = "
             f"~{step:,.0f} tokens per optimizer step "
             f"(target {self.policy.target_tokens_per_step:,})"
         )
+        cap = self.step_cap(seq, packing, micro_batch, world)
+        wanted = accumulation(self.policy, per_seq, micro_batch, world)
+        if cap is not None and cap < wanted:
+            text += f"; capped so an epoch keeps {self.policy.min_steps_per_epoch} steps"
+        return text

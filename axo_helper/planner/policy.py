@@ -49,6 +49,7 @@ class Policy:
     large_data_tokens: int
     target_effective_batch: int
     target_tokens_per_step: int
+    min_steps_per_epoch: int
     micro_batch_candidates: tuple[int, ...]
     busy_tokens_x_hidden: int
     seq_len_default: int
@@ -242,6 +243,7 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
         large_data_tokens=r.integer("epochs.large_data_tokens"),
         target_effective_batch=r.integer("batch.target_effective"),
         target_tokens_per_step=r.integer("batch.target_tokens_per_step"),
+        min_steps_per_epoch=r.integer("batch.min_steps_per_epoch"),
         micro_batch_candidates=candidates,
         busy_tokens_x_hidden=r.integer("batch.busy_tokens_x_hidden"),
         seq_len_default=r.integer("sequence_len.default"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,10 @@ def test_same_content_packs_the_same_and_steps_alike(
     two_datasets: tuple[Path, Path], gpu_name: str
 ) -> None:
     model = mdl("meta-llama/Llama-3.1-8B")
-    plans = [planner.plan(gpu(gpu_name), model, inspect(path), POLICY) for path in two_datasets]
+    # The token target alone: these 2,000 rows are few enough for the steps-per-epoch
+    # floor to cap accumulation (tested on its own below).
+    policy = replace(POLICY, min_steps_per_epoch=1)
+    plans = [planner.plan(gpu(gpu_name), model, inspect(path), policy) for path in two_datasets]
     a, q = plans
     # The lengths differ (alpaca's template adds tokens), the decision must not.
     assert a.data is not None and q.data is not None
@@ -144,3 +148,18 @@ def test_new_policy_keys_are_validated(section: str, key: str) -> None:
     raw[section][key] = 0
     with pytest.raises(AxoHelperError, match=rf"{section}\.{key}"):
         planner.parse_policy(raw)
+
+
+def test_small_data_keeps_enough_optimizer_steps() -> None:
+    """10,000 short rows pack into ~1,000 sequences: a 32k-token step would leave ~15
+    steps per epoch; accumulation is capped so an epoch keeps min_steps_per_epoch."""
+    from planner_helpers import qa_data
+
+    small = qa_data(rows=10_000, p50=40, p95=60, p99=70, mx=80, mean=47)
+    p = planner.plan(gpu("rtx4090"), mdl("Qwen/Qwen2.5-0.5B"), small, POLICY, method="lora")
+    assert p.steps_per_epoch is not None and p.steps_per_epoch >= POLICY.min_steps_per_epoch
+    assert "capped so an epoch keeps" in p.reasons["gradient_accumulation_steps"]
+    big = qa_data(rows=200_000, p50=40, p95=60, p99=70, mx=80, mean=47)
+    q = planner.plan(gpu("rtx4090"), mdl("Qwen/Qwen2.5-0.5B"), big, POLICY, method="lora")
+    assert "capped" not in q.reasons["gradient_accumulation_steps"]
+    assert q.gradient_accumulation_steps > p.gradient_accumulation_steps
