@@ -316,3 +316,29 @@ def setup_from_config(
             else None
         ),
     )
+
+
+# ------------------------------------------------------------------ chat keys
+def _token_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, str) and v]
+    return []
+
+
+def configured_eot(cfg: Mapping[str, Any]) -> list[str]:
+    """axolotl.yml's `eot_tokens` (Axolotl reads them from the top level only)."""
+    return _token_strings(cfg.get("eot_tokens"))
+
+
+def configured_eos(cfg: Mapping[str, Any]) -> str | None:
+    """axolotl.yml's `special_tokens.eos_token`: the eos a base model is given."""
+    special = cfg.get("special_tokens")
+    eos = special.get("eos_token") if isinstance(special, Mapping) else None
+    return eos if isinstance(eos, str) and eos else None
+
+
+def trains_turns(cfg: Mapping[str, Any]) -> bool:
+    """Whether the config sets any of the keys that decide how a turn ends."""
+    return bool(configured_eot(cfg) or configured_eos(cfg) or cfg.get("chat_template"))

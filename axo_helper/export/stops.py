@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper.chat.templates import KNOWN_EOT_TOKENS
+from axo_helper.config.read import configured_eos, configured_eot, trains_turns
 from axo_helper.export.files import read_json
 from axo_helper.export.tokenizer import token_ids, tokenizer_facts
 
@@ -32,31 +33,6 @@ class TurnTerminator:
     tokens: tuple[str, ...]
     ids: tuple[int, ...]  # of the tokens that are one token of the trained tokenizer
     unknown: tuple[str, ...]  # tokens the trained tokenizer has no single id for
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, str) and v]
-    return []
-
-
-def configured_eot(cfg: Mapping[str, Any]) -> list[str]:
-    """axolotl.yml's `eot_tokens` (Axolotl reads them from the top level only)."""
-    return _strings(cfg.get("eot_tokens"))
-
-
-def configured_eos(cfg: Mapping[str, Any]) -> str | None:
-    """axolotl.yml's `special_tokens.eos_token`: the eos a base model is given."""
-    special = cfg.get("special_tokens")
-    eos = special.get("eos_token") if isinstance(special, Mapping) else None
-    return eos if isinstance(eos, str) and eos else None
-
-
-def trains_turns(cfg: Mapping[str, Any]) -> bool:
-    """Whether the config sets any of the keys that decide how a turn ends."""
-    return bool(configured_eot(cfg) or configured_eos(cfg) or cfg.get("chat_template"))
 
 
 def _unique(items: Iterable[Any]) -> list[Any]:
