@@ -25,24 +25,32 @@ Correction rule (conservative on purpose, see docs/calibration.md):
 from __future__ import annotations
 
 import csv
-import math
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from axo_helper.calibration_rows import (
+    COLUMNS,
+    SCHEMA_VERSION,
+    Measurement,
+    csv_cell,
+    csv_uncell,
+    parse_row,
+)
 from axo_helper.errors import AxoHelperError
 from axo_helper.specs import MemoryBreakdown, TrainSetup
 
-SCHEMA_VERSION = 1
 DB_NAME = "calibration.sqlite3"
 MIN_FACTOR = 0.7
 MAX_FACTOR = 2.0
+__all__ = ["COLUMNS", "SCHEMA_VERSION", "Calibration", "CalibrationStore", "Measurement"]
 BUSY_TIMEOUT_S = 30.0
+_CLEAR_HINT = "run `axo-helper calibration clear --yes` (it moves the unreadable file aside)"
 
 
 def home_dir() -> Path:
@@ -82,64 +90,6 @@ def gpu_key(name: str) -> str:
     return " ".join(w for w in cleaned.split() if w not in _VENDOR_WORDS)
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """One finished run, as stored."""
-
-    gpu: str
-    family: str
-    model: str
-    method: str
-    sequence_len: int
-    micro_batch_size: int
-    gradient_checkpointing: bool
-    attn_implementation: str
-    optimizer: str
-    num_gpus: int
-    distributed: str
-    predicted_gib: float
-    measured_gib: float
-    tokens_per_s: float | None = None
-    created_at: float = 0.0
-    source: str = "run"  # "run" or "import"
-
-    @property
-    def ratio(self) -> float:
-        return self.measured_gib / self.predicted_gib
-
-    @classmethod
-    def from_setup(
-        cls,
-        setup: TrainSetup,
-        *,
-        gpu: str,
-        predicted_gib: float,
-        measured_gib: float,
-        tokens_per_s: float | None = None,
-        source: str = "run",
-    ) -> Measurement:
-        return cls(
-            gpu=gpu,
-            family=setup.model.family,
-            model=setup.model.name,
-            method=setup.method,
-            sequence_len=setup.sequence_len,
-            micro_batch_size=setup.micro_batch_size,
-            gradient_checkpointing=setup.gradient_checkpointing,
-            attn_implementation=setup.attn_implementation,
-            optimizer=setup.optimizer,
-            num_gpus=setup.num_gpus,
-            distributed=setup.distributed,
-            predicted_gib=predicted_gib,
-            measured_gib=measured_gib,
-            tokens_per_s=tokens_per_s,
-            created_at=time.time(),
-            source=source,
-        )
-
-
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Measurement))
-
 _CREATE = f"""
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -160,25 +110,40 @@ class CalibrationStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise AxoHelperError(
                 f"cannot open the calibration store {self.path}: {exc}",
-                hint="check the directory's permissions, or set AXO_HELPER_HOME elsewhere",
-            ) from exc
+                hint="check the directory's permissions and free space, "
+                "or set AXO_HELPER_HOME elsewhere",
+            ) from None
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_CREATE)
             yield conn
         except sqlite3.DatabaseError as exc:
+            conn.close()
+            if not existed:  # a full disk: leave no empty database behind
+                self._remove_new()
+                raise AxoHelperError(
+                    f"cannot create the calibration store {self.path} ({exc})",
+                    hint="free some space, or set AXO_HELPER_HOME elsewhere",
+                ) from None
             raise AxoHelperError(
                 f"the calibration store {self.path} is not a readable SQLite database ({exc})",
-                hint="move it aside or run `axo-helper calibration clear --force`",
-            ) from exc
+                hint=_CLEAR_HINT,
+            ) from None
         finally:
             conn.close()
+
+    def _remove_new(self) -> None:
+        """Remove the database this call created and could not set up (it holds no row)."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with suppress(OSError):
+                self.path.with_name(self.path.name + suffix).unlink()
 
     # ------------------------------------------------------------------ writing
     def add(self, m: Measurement) -> None:
@@ -207,11 +172,26 @@ class CalibrationStore:
         return len(rows)
 
     def clear(self) -> int:
+        """Delete every row; an unreadable store is moved aside (its name is in warnings)."""
         if not self.path.exists():
             return 0
-        with self._connect() as conn:
-            cur = conn.execute("DELETE FROM runs")
-            return cur.rowcount
+        try:
+            with self._connect() as conn:
+                cur = conn.execute("DELETE FROM runs")
+                return cur.rowcount
+        except AxoHelperError:
+            if not self.path.is_file():
+                raise
+        aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
+        try:
+            os.replace(self.path, aside)
+        except OSError as exc:
+            raise AxoHelperError(
+                f"cannot move the unreadable calibration store {self.path} aside: {exc}",
+                hint="move or delete it yourself",
+            ) from None
+        self.warnings.append(f"the unreadable calibration store was moved to {aside}")
+        return 0
 
     # ------------------------------------------------------------------ reading
     def measurements(
@@ -234,7 +214,7 @@ class CalibrationStore:
         out: list[Measurement] = []
         for row in raw:
             row_id, version, *values = row
-            parsed = _parse_row(version, dict(zip(COLUMNS, values, strict=True)))
+            parsed = parse_row(version, dict(zip(COLUMNS, values, strict=True)))
             if isinstance(parsed, str):
                 self.warnings.append(f"calibration row {row_id} skipped: {parsed}")
             else:
@@ -246,14 +226,22 @@ class CalibrationStore:
         writer = csv.DictWriter(stream, fieldnames=list(COLUMNS))
         writer.writeheader()
         for m in rows:
-            writer.writerow(asdict(m))
+            writer.writerow({k: csv_cell(v) for k, v in asdict(m).items()})
         return len(rows)
 
     def import_csv(self, stream: IO[str]) -> int:
         """Add rows from a CSV written by export_csv (sharing measurements)."""
         good: list[Measurement] = []
-        for i, rec in enumerate(csv.DictReader(stream), start=2):
-            parsed = _parse_row(SCHEMA_VERSION, {**rec, "source": "import"})
+        try:
+            records = list(csv.DictReader(stream))
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise AxoHelperError(
+                f"the file is not a CSV of measurements ({exc})",
+                hint="import a file written by `axo-helper calibration export`",
+            ) from None
+        for i, rec in enumerate(records, start=2):
+            rec = {k: csv_uncell(v) for k, v in rec.items()}
+            parsed = parse_row(SCHEMA_VERSION, {**rec, "source": "import"})
             if isinstance(parsed, str):
                 self.warnings.append(f"CSV line {i} skipped: {parsed}")
             else:
@@ -278,51 +266,12 @@ class CalibrationStore:
                 rows.extend(self.measurements(gpu=gpu, family=family, method=method))
             except AxoHelperError as exc:
                 self.warnings.append(str(exc))
+                break  # the store is unreadable: once is enough to say so
         return Calibration(gpu=gpu, rows=tuple(rows), warnings=tuple(self.warnings[before:]))
 
 
 def _to_db(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
-
-
-def _parse_row(version: Any, rec: dict[str, Any]) -> Measurement | str:
-    """A Measurement, or the reason the row is unusable."""
-    if version != SCHEMA_VERSION:
-        return f"written by a different schema version ({version!r})"
-    try:
-        m = Measurement(
-            gpu=str(rec["gpu"]),
-            family=str(rec["family"]),
-            model=str(rec["model"]),
-            method=str(rec["method"]),
-            sequence_len=int(rec["sequence_len"]),
-            micro_batch_size=int(rec["micro_batch_size"]),
-            gradient_checkpointing=str(rec["gradient_checkpointing"]).lower() in ("1", "true"),
-            attn_implementation=str(rec["attn_implementation"]),
-            optimizer=str(rec["optimizer"]),
-            num_gpus=int(rec["num_gpus"]),
-            distributed=str(rec["distributed"]),
-            predicted_gib=float(rec["predicted_gib"]),
-            measured_gib=float(rec["measured_gib"]),
-            tokens_per_s=(
-                float(rec["tokens_per_s"]) if rec.get("tokens_per_s") not in (None, "") else None
-            ),
-            created_at=float(rec.get("created_at") or 0.0),
-            source=str(rec.get("source") or "run"),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        return f"unreadable value ({exc})"
-    if m.method not in ("full", "lora", "qlora"):
-        return f"unknown method {m.method!r}"
-    for name in ("predicted_gib", "measured_gib"):
-        v = getattr(m, name)
-        if not math.isfinite(v) or v <= 0:
-            return f"{name} must be a positive number, got {v!r}"
-    if m.tokens_per_s is not None and (not math.isfinite(m.tokens_per_s) or m.tokens_per_s <= 0):
-        return f"tokens_per_s must be positive, got {m.tokens_per_s!r}"
-    if m.sequence_len <= 0 or m.micro_batch_size <= 0 or m.num_gpus <= 0:
-        return "sequence_len, micro_batch_size and num_gpus must be positive"
-    return m
 
 
 def correction_factor(ratios: list[float]) -> float:

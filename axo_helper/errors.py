@@ -71,6 +71,13 @@ class ModelError(AxoHelperError):
     """A model that cannot be resolved or is not a causal LM."""
 
 
+class HubUnavailableError(ModelError):
+    """The hub could not be asked (offline or unreachable) and nothing is cached.
+    `reason` is that part of the message alone ("the hub is offline ...")."""
+
+    reason: str = ""
+
+
 class ModelPathError(ModelError, MissingPathError):
     """--model names a local path that is missing, empty or not a model folder (exit 2)."""
 
@@ -112,3 +119,43 @@ class ExportUsageError(UsageError):
 
 class OutputExistsError(UsageError):
     """Refusing to overwrite something without --force."""
+
+
+class FileWriteError(AxoHelperError):
+    """A file could not be written: full disk, read-only file system, a parent that is a file."""
+
+
+def os_error(exc: OSError, path: object, doing: str = "write") -> FileWriteError:
+    """An OSError on `path` as a message that says what is wrong and what to do."""
+    import errno
+
+    why = {
+        errno.ENOSPC: ("the disk is full", "free some space, or write somewhere else"),
+        errno.EDQUOT: ("the disk quota is used up", "free some space, or write somewhere else"),
+        errno.EROFS: ("the file system is read-only", "write somewhere writable"),
+        errno.EACCES: ("permission denied", "check the permissions, or write somewhere else"),
+        errno.EPERM: ("permission denied", "check the permissions, or write somewhere else"),
+        errno.ENOTDIR: (
+            "a parent of the path is a file, not a directory",
+            "pick a path whose parents are directories",
+        ),
+        errno.EISDIR: ("it is a directory", "name a file instead"),
+        errno.ENAMETOOLONG: ("the name is too long", "pick a shorter path"),
+    }.get(exc.errno or 0)
+    if exc.errno == errno.EEXIST and _parent_is_a_file(path):  # mkdir(parents=True) says so
+        why = (
+            "a parent of the path is a file, not a directory",
+            "pick a path whose parents are directories",
+        )
+    reason, hint = why or (exc.strerror or str(exc), "check the path and the disk")
+    return FileWriteError(f"cannot {doing} {path}: {reason}", hint=hint)
+
+
+def _parent_is_a_file(path: object) -> bool:
+    from pathlib import Path
+
+    return any(p.exists() and not p.is_dir() for p in Path(str(path)).parents)
+
+
+class TraceError(AxoHelperError):
+    """The model's real code could not run its step on fake tensors."""

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper.errors import UsageError
+from axo_helper.shell import command, quote
 from axo_helper.specs import Distributed, Plan
 
 TRAIN_MODULE = "axolotl.cli.train"
@@ -245,9 +245,8 @@ def shown_env(spec: LaunchSpec, base_env: Mapping[str, str] | None = None) -> di
 def format_command(spec: LaunchSpec, base_env: Mapping[str, str] | None = None) -> str:
     """A shell line that reproduces the launch (for --dry-run, plan.json and the log)."""
     env = shown_env(spec, base_env)
-    parts = [f"{k}={shlex.quote(v)}" for k, v in sorted(env.items())]
-    parts += [shlex.quote(a) for a in spec.argv]
-    return " ".join(parts)
+    parts = [f"{k}={quote(v)}" for k, v in sorted(env.items())]
+    return " ".join([*parts, command(*spec.argv)]) if spec.argv else " ".join(parts)
 
 
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:

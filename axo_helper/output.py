@@ -51,3 +51,18 @@ def warn(message: str) -> None:
 
 def info(message: str) -> None:
     click.echo(message, err=True)
+
+
+def write_output(path: Any, text: str) -> None:
+    """Write a file the user named (-o), atomically; a file-system failure is a message."""
+    from pathlib import Path
+
+    from axo_helper.atomic import atomic_write_text
+    from axo_helper.errors import UsageError, os_error
+
+    if not str(path):
+        raise UsageError("the output path is empty", hint="name a file, e.g. -o train.yml")
+    try:
+        atomic_write_text(Path(path), text)
+    except OSError as exc:
+        raise os_error(exc, path) from None

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import click
 
-from axo_helper.atomic import atomic_write_text
 from axo_helper.calibration import CalibrationStore
 from axo_helper.errors import OutputExistsError, UsageError
-from axo_helper.output import console, emit_json, warn
+from axo_helper.output import console, emit_json, warn, write_output
 
 
 def _store() -> CalibrationStore:
@@ -86,6 +85,7 @@ def clear(yes: bool) -> None:
             )
         click.confirm(f"Delete every measurement in {store.path}?", abort=True)
     n = store.clear()
+    _flush_warnings(store)
     click.echo(f"Deleted {n} measurement(s).")
 
 
@@ -108,7 +108,7 @@ def export(output: Path | None, force: bool) -> None:
         return
     if output.exists() and not force:
         raise OutputExistsError(f"{output} already exists", hint="pass --force to overwrite it")
-    atomic_write_text(output, buf.getvalue())
+    write_output(output, buf.getvalue())
     click.echo(f"Wrote {n} measurement(s) to {output}.", err=True)
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from axo_helper.errors import AxoHelperError
 from axo_helper.output import emit_json, info, warn
 from axo_helper.rundir import EXPORT_VARIANTS, MODELFILE
+from axo_helper.shell import command, quote
 
 
 @click.command()
@@ -26,9 +28,28 @@ from axo_helper.rundir import EXPORT_VARIANTS, MODELFILE
     show_default=True,
     help="Largest safetensors shard in merged/ (e.g. 2GB, 500MB).",
 )
+@click.option(
+    "--verify",
+    "verify_only",
+    is_flag=True,
+    help="Only check an existing export: every file against manifest.json, and "
+    "manifest.json against output/. Writes nothing.",
+)
+@click.option(
+    "--unfinished",
+    is_flag=True,
+    help="Export a run whose training did not finish (interrupted, failed); "
+    "the model card says how far it got.",
+)
 @click.option("json_", "--json", is_flag=True, help="Print the result as JSON.")
 def export(
-    run_dir: Path, force: bool, variants: tuple[str, ...], max_shard_size: str, json_: bool
+    run_dir: Path,
+    force: bool,
+    variants: tuple[str, ...],
+    max_shard_size: str,
+    verify_only: bool,
+    unfinished: bool,
+    json_: bool,
 ) -> None:
     """Export a finished run: adapter, merged model, Ollama Modelfile, checksummed manifest.
 
@@ -36,14 +57,25 @@ def export(
     axo-helper export runs/my-run
     axo-helper export runs/my-run --variant adapter
     axo-helper export runs/my-run --force          # rebuild an existing export
+    axo-helper export runs/my-run --verify         # check it, change nothing
 
     The export is checked against its manifest (sizes and sha256) after writing.
     """
+    if verify_only:
+        _verify(run_dir, json_)
+        return
     from axo_helper.export.exporter import export_run
+    from axo_helper.launch import captured_output
 
-    result = export_run(
-        run_dir, force=force, variants=variants or EXPORT_VARIANTS, max_shard_size=max_shard_size
-    )
+    # torch, torchao and Axolotl log while they load: keep stdout for the result.
+    with captured_output():
+        result = export_run(
+            run_dir,
+            force=force,
+            variants=variants or EXPORT_VARIANTS,
+            max_shard_size=max_shard_size,
+            unfinished=unfinished,
+        )
     for w in result.warnings:
         warn(w)
     if json_:
@@ -58,4 +90,22 @@ def export(
         f"{'manifest':9} {result.manifest}  {len(result.files)} files, "
         f"{total / 1e6:,.1f} MB, checksums verified"
     )
-    info(f"serve it: cd {result.run_dir} && ollama create {result.run_dir.name} -f Modelfile")
+    serve = command("ollama", "create", result.run_dir.name, "-f", MODELFILE)
+    info(f"serve it: cd {quote(result.run_dir)} && {serve}")
+
+
+def _verify(run_dir: Path, json_: bool) -> None:
+    from axo_helper.export.exporter import verify_run
+
+    problems = verify_run(run_dir)
+    if json_:
+        emit_json({"run_dir": str(run_dir), "verified": not problems, "problems": problems})
+    elif not problems:
+        click.echo(f"{run_dir}: the export verifies (every file, and output/, as in the manifest)")
+    if problems:
+        raise AxoHelperError(
+            f"{run_dir}'s export does not verify ({len(problems)} problem"
+            f"{'s' if len(problems) > 1 else ''}):\n" + "\n".join(f"  {p}" for p in problems),
+            hint="rebuild it from output/ with: "
+            + command("axo-helper", "export", run_dir, "--force"),
+        )

@@ -23,6 +23,7 @@ def gpus(json_: bool, profiles: bool) -> None:
     GPU or no driver.
     """
     # Imported here so `axo-helper --help` does not load the presets.
+    from axo_helper.errors import HardwareError
     from axo_helper.hardware.nvml import detect
     from axo_helper.hardware.profiles import gpu_as_dict, list_profiles
 
@@ -34,7 +35,12 @@ def gpus(json_: bool, profiles: bool) -> None:
             _print_profiles(rows)
         return
 
-    found = detect()
+    try:
+        found = detect()
+    except HardwareError:
+        if json_:
+            emit_json([])  # scripts get valid JSON: no GPUs; the reason is on stderr
+        raise
     if json_:
         emit_json([gpu_as_dict(g) for g in found.gpus])
     else:

@@ -38,8 +38,13 @@ def render(output: Path, output_dir: str | None, force: bool, **opts: Any) -> No
     axo-helper validate train.yml
     axolotl train train.yml
     """
-    from axo_helper.errors import UsageError
+    from axo_helper.errors import UsageError, os_error
 
+    if output == Path() or output.is_dir():
+        raise UsageError(
+            f"-o {str(output)!r} is empty or a directory",
+            hint="name the YAML file to write, e.g. -o train.yml",
+        )
     if opts.get("data") is None:
         raise UsageError(
             "render needs --data: the config names the dataset and its format",
@@ -49,6 +54,7 @@ def render(output: Path, output_dir: str | None, force: bool, **opts: Any) -> No
     from axo_helper.config.render import render_plan, write_config
     from axo_helper.core import make_plan
     from axo_helper.output import info, warn
+    from axo_helper.shell import command
 
     plan = make_plan(plan_request(opts))
     target = output.expanduser().resolve()
@@ -66,9 +72,12 @@ def render(output: Path, output_dir: str | None, force: bool, **opts: Any) -> No
         deepspeed_path=ds_path,
         config_name=str(output),
     )
-    written = write_config(rendered, target, force=force)
+    try:
+        written = write_config(rendered, target, force=force)
+    except OSError as exc:
+        raise os_error(exc, target) from None
     for message in plan.warnings:
         warn(message)
     for path in written:
         click.echo(f"wrote {path}")
-    info(f"check it after editing: axo-helper validate {output}")
+    info(f"check it after editing: {command('axo-helper', 'validate', output)}")

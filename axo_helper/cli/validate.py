@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:  # annotations only: the package loads when the command runs
+    from axo_helper.errors import AxoHelperError
     from axo_helper.validate.report import Issue, ValidationReport
 
 
@@ -43,7 +44,7 @@ def validate(
     Exit codes: 0 valid and fits (or fit not checked), 1 invalid,
                 3 valid but does not fit the GPU, 2 usage error.
     """
-    from axo_helper.errors import HardwareError, UsageError
+    from axo_helper.errors import ConfigError, HardwareError, UsageError
     from axo_helper.output import emit_json
     from axo_helper.validate.check import validate_file
 
@@ -66,9 +67,15 @@ def validate(
         from axo_helper import model as model_mod
 
         fallback = model_mod.inspect(model)  # a bad --model is the user's error, not a note
-    report = validate_file(
-        config, hardware=hardware, run_axolotl=not no_axolotl, fallback_model=fallback
-    )
+    try:
+        report = validate_file(
+            config, hardware=hardware, run_axolotl=not no_axolotl, fallback_model=fallback
+        )
+    except ConfigError as exc:
+        if not json_:
+            raise
+        # A script reading --json gets its report even for a file that cannot be read.
+        report = unreadable_report(config, exc)
     if skipped_gpu:
         report.notes = [n for n in report.notes if not n.startswith("memory:")] + [skipped_gpu]
     if json_:
@@ -76,6 +83,18 @@ def validate(
     else:
         show(report)
     ctx.exit(report.exit_code)
+
+
+def unreadable_report(config: Path, exc: AxoHelperError) -> ValidationReport:
+    """The report of a config that could not be read as text (not UTF-8, unreadable)."""
+    from axo_helper.validate.report import Issue, ValidationReport
+
+    message = f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    return ValidationReport(
+        path=str(config),
+        errors=[Issue("", None, message, source="file")],
+        notes=["the schema, Axolotl and memory checks need a readable file"],
+    )
 
 
 def show(report: ValidationReport) -> None:

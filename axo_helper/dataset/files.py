@@ -40,6 +40,12 @@ def data_files(root: Path) -> tuple[list[Path], list[str]]:
                 hint="use .jsonl, .json, .parquet, .csv or .txt (decompress .gz files first)",
             )
         return [root], []
+    if not root.is_dir():  # a FIFO, a socket or a device: nothing Axolotl can load
+        raise DatasetPathError(
+            f"dataset path {root} is not a regular file or a directory (a pipe, socket or device)",
+            hint="write the data to a .jsonl, .json, .parquet, .csv or .txt file first; "
+            "Axolotl reads it more than once",
+        )
     files: list[Path] = []
     ignored: list[str] = []
     # Recursive like Hugging Face's load_dataset(directory), which Axolotl calls for a

@@ -12,7 +12,14 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from axo_helper.dataset.problems import SNIFF_BYTES, bad_json, not_object, not_utf8, sniff
+from axo_helper.dataset.problems import (
+    SNIFF_BYTES,
+    bad_json,
+    not_object,
+    not_utf8,
+    sniff,
+    too_deep,
+)
 from axo_helper.dataset.scan import Scan
 from axo_helper.errors import DatasetError
 
@@ -57,6 +64,8 @@ def _scan_lines(scan: Scan, file: Path, fh: BinaryIO) -> None:
             obj = decode(raw.decode("utf-8"))
         except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
             raise bad_json(file, lineno, raw, e) from None
+        except RecursionError:
+            raise too_deep(file, lineno) from None
         if type(obj) is not dict:
             raise not_object(file, lineno, obj)
         row(obj, len(raw), file, lineno)
@@ -179,5 +188,7 @@ class _Window:
                     bad_line = start_line + self.buf.count("\n", self.pos, e.pos)
                     raise bad_json(self.file, bad_line, self.buf[self.pos : e.pos], e) from None
                 continue
+            except RecursionError:
+                raise too_deep(self.file, start_line) from None
             if not self.more():
                 return obj, end

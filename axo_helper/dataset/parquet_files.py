@@ -36,6 +36,7 @@ def scan_parquet(scan: Scan, file: Path) -> None:
     got = scan.cache.get(keys) or scan.classify(keys, file, None)
     shape = _chat_shape(file, pf, got.field) if isinstance(got, ChatKeys) else got
     scan.agree(shape, file, None)
+    _check_text_columns(file, pf, shape)
     meta = pf.metadata
     start = scan.rows
     for rg in range(meta.num_row_groups):
@@ -67,6 +68,35 @@ def _read_row_group(scan: Scan, pf: Any, rg: int, shape: Shape, offset: int) -> 
             row = batch.slice(res.next - offset, 1).to_pylist()[0]
             res.add(res.next, shape.extract(row))
         offset = end
+
+
+def _check_text_columns(file: Path, pf: Any, shape: Shape) -> None:
+    """Text columns have a string type, and required ones no nulls (from the metadata)."""
+    import pyarrow as pa
+
+    schema = pf.schema_arrow
+    for key in (*shape.texts, *shape.optional_texts):
+        t = schema.field(key).type
+        optional_null = key in shape.optional_texts and pa.types.is_null(t)
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or optional_null):
+            raise DatasetError(
+                f"{file}: column '{key}' is {t}, not a string column",
+                hint="Axolotl formats and tokenizes this column as text; cast it to string "
+                "before writing the file (e.g. df[col].astype(str))",
+            )
+    meta = pf.metadata
+    for key in shape.texts:
+        index = schema.get_field_index(key)
+        nulls = 0
+        for rg in range(meta.num_row_groups):
+            stats = meta.row_group(rg).column(index).statistics
+            nulls += stats.null_count if stats is not None and stats.has_null_count else 0
+        if nulls:
+            raise DatasetError(
+                f"{file}: column '{key}' has {nulls:,} null values",
+                hint="Axolotl formats and tokenizes this column as text; fill the nulls "
+                '(e.g. with "") or drop those rows',
+            )
 
 
 def _chat_shape(file: Path, pf: Any, field: str) -> Shape:

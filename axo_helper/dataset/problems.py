@@ -61,6 +61,15 @@ def bad_json(file: Path, line: int, raw: bytes | str, e: ValueError) -> DatasetE
     )
 
 
+def too_deep(file: Path, line: int) -> DatasetError:
+    """A row nested deeper than the JSON decoder can follow (RecursionError)."""
+    return DatasetError(
+        f"{file}:{line}: the JSON nests too deeply to read (thousands of levels)",
+        hint="a training example is a flat object of strings or a list of messages; "
+        "regenerate this row",
+    )
+
+
 def not_object(file: Path, line: int, obj: Any) -> DatasetError:
     return DatasetError(
         f"{file}:{line}: expected a JSON object (one training example), got {type(obj).__name__}",

@@ -24,6 +24,7 @@ from axo_helper.dataset.shapes import (
     Shape,
     classify_keys,
     first_present,
+    not_text,
     unknown_format,
 )
 from axo_helper.errors import DatasetError
@@ -150,6 +151,8 @@ class Scan:
             shape = got
             if shape is IO_SHAPE:
                 check_segments(row, file, line)
+            elif shape.texts:
+                check_texts(shape, row, file, line)
         if shape is not self.shape and shape is not EMPTY_CHAT:
             self.agree(shape, file, line)
         index = self.rows
@@ -213,14 +216,27 @@ def _check_contents(
             )
 
 
+def check_texts(shape: Shape, row: dict[str, Any], file: Path, line: int | None) -> None:
+    """The columns Axolotl formats as text hold strings (optional ones may be null)."""
+    for key in shape.texts:
+        if type(row[key]) is not str:
+            raise not_text(loc(file, line), key, row[key])
+    for key in shape.optional_texts:
+        value = row.get(key)
+        if value is not None and type(value) is not str:
+            raise not_text(loc(file, line), key, value)
+
+
 def check_segments(row: dict[str, Any], file: Path, line: int | None) -> None:
     """An input_output row: a list of {"text": ..., "label": ...} segments."""
     segs = row["segments"]
     try:
         if type(segs) is not list:
             raise TypeError
-        for s in segs:
-            s["text"], s["label"]
+        for i, s in enumerate(segs):
+            value, _ = s["text"], s["label"]
+            if type(value) is not str:
+                raise not_text(f"{loc(file, line)}: segment {i}", "text", value)
     except (KeyError, TypeError, IndexError):
         raise DatasetError(
             f'{loc(file, line)}: \'segments\' must be a list of {{"text": ..., "label": true|false}}',

@@ -48,6 +48,10 @@ class Shape:
     columns: tuple[str, ...]  # the keys extract reads (Parquet reads only these)
     input_key: str | None = None  # alpaca: the optional input column this row has
     has_system: bool = False  # alpaca: the row has a system column
+    # Columns Axolotl's prompter formats and tokenizes as text: a number, list or null
+    # there passes the scan but fails deep in Axolotl's preprocess without a row.
+    texts: tuple[str, ...] = ()  # must be strings
+    optional_texts: tuple[str, ...] = ()  # strings or null
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,17 @@ def _alpaca_shape(keys: tuple[str, ...]) -> Shape | None:
         )
 
     cols = tuple(k for k in (instr, inp, out, SYSTEM_KEY if system else None) if k)
+    optional = tuple(k for k in (inp, SYSTEM_KEY if system else None) if k)
     return Shape(
-        "alpaca", ("alpaca", instr, out), f"alpaca ({instr}/{out})", extract, cols, inp, system
+        "alpaca",
+        ("alpaca", instr, out),
+        f"alpaca ({instr}/{out})",
+        extract,
+        cols,
+        inp,
+        system,
+        texts=(instr, out),
+        optional_texts=optional,
     )
 
 
@@ -120,7 +133,12 @@ IO_SHAPE = Shape(
     "input_output", ("input_output",), "input_output (segments)", _io_extract, ("segments",)
 )
 COMPLETION_SHAPE = Shape(
-    "completion", ("completion", "text"), "completion (text)", _completion_extract, ("text",)
+    "completion",
+    ("completion", "text"),
+    "completion (text)",
+    _completion_extract,
+    ("text",),
+    texts=("text",),
 )
 CHAT_SHAPES = {
     (field, role): _chat_shape(field, role, content, style)
@@ -143,6 +161,27 @@ def classify_keys(keys: tuple[str, ...]) -> Shape | ChatKeys | None:
     if "text" in keys:
         return COMPLETION_SHAPE
     return None
+
+
+def json_kind(value: Any) -> str:
+    """How a JSON (or Parquet) value is named in messages: null, a number, a list, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"[:60]
+    kinds: dict[type, str] = {list: "a list", dict: "an object", str: "a string"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def not_text(where: str, key: str, value: Any) -> DatasetError:
+    """The error for a text column holding something else."""
+    return DatasetError(
+        f"{where}: '{key}' must be a string, got {json_kind(value)}",
+        hint="Axolotl formats and tokenizes this field as text; write it as a string "
+        '(e.g. "12345"), or fix or drop the row',
+    )
 
 
 def unknown_format(where: str, keys: Iterable[Any]) -> DatasetError:

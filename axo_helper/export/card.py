@@ -10,8 +10,9 @@ from typing import Any
 from axo_helper import __version__
 from axo_helper.config.read import target_dtype
 from axo_helper.config.templating import render_template
-from axo_helper.export.source import RunInfo
+from axo_helper.export.source import RunInfo, trained_steps
 from axo_helper.rundir import ADAPTER, data_rows, plan_object
+from axo_helper.specs.base import FULL_WEIGHT_METHODS
 
 # vLLM's --max-lora-rank default: the serve command names the rank only above it.
 VLLM_DEFAULT_MAX_LORA_RANK = 16
@@ -76,6 +77,16 @@ def _max_lora_rank(cfg: Mapping[str, Any], variant: str, lora_r: int | None) -> 
     return rank if rank > VLLM_DEFAULT_MAX_LORA_RANK else None
 
 
+def _metrics(info: RunInfo) -> dict[str, Any]:
+    """metrics.json; for a run that did not finish, its steps say how far it got."""
+    m = dict(info.metrics or {})
+    if info.status not in (None, "finished"):
+        step, total = trained_steps(info)
+        got = f"{step if step is not None else 'n/a'}" + (f" of {total}" if total else "")
+        m["steps"] = f"{got} (training {info.status}: it did not finish)"
+    return m
+
+
 def card_context(info: RunInfo, variant: str, *, lora_r: int | None = None) -> dict[str, Any]:
     """The facts templates/model_card.md.j2 lays out, as plain values.
 
@@ -83,7 +94,7 @@ def card_context(info: RunInfo, variant: str, *, lora_r: int | None = None) -> d
     were not recorded read "n/a".
     """
     # A --config run has no plan object: its rows read as not recorded.
-    cfg, plan, m = info.config, plan_object(info.record) or {}, info.metrics or {}
+    cfg, plan, m = info.config, plan_object(info.record) or {}, _metrics(info)
     rows = data_rows(info.record)
     tokens = plan.get("tokens_per_epoch")
     return {
@@ -100,7 +111,7 @@ def card_context(info: RunInfo, variant: str, *, lora_r: int | None = None) -> d
         "rows": _fmt(rows) if rows is not None else None,
         "tokens_per_epoch": f"{tokens:,}" if tokens else None,
         "setup": _setup(cfg, plan),
-        "lora": _lora(cfg, lora_r) if info.method != "full" else None,
+        "lora": _lora(cfg, lora_r) if info.method not in FULL_WEIGHT_METHODS else None,
         "measured": _measured(m) if m else None,
         "max_lora_rank": _max_lora_rank(cfg, variant, lora_r),
     }

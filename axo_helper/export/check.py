@@ -38,10 +38,13 @@ def tensor_shapes(files: Iterable[Path]) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape from safetensors headers, without reading any weights."""
     from safetensors import safe_open
 
+    from axo_helper.export.source import check_safetensors
+
     shapes: dict[str, tuple[int, ...]] = {}
     for f in files:
         if f.suffix != ".safetensors":
             continue
+        check_safetensors(f)  # a truncated or damaged file is a message, not a crash
         with safe_open(str(f), framework="pt") as st:
             for key in st.keys():  # noqa: SIM118 - safe_open is not a Mapping
                 shapes[key] = tuple(st.get_slice(key).get_shape())

@@ -15,6 +15,7 @@ from axo_helper.errors import MissingExtraError
 # What building merged/ imports, by training method.
 MERGE_MODULES: dict[str, tuple[str, ...]] = {
     "full": ("torch", "safetensors"),  # copy + reshard
+    "freeze": ("torch", "safetensors"),  # a partial fine-tune saves the full model too
     "lora": ("torch", "safetensors", "transformers", "peft", "axolotl"),  # Axolotl's merge
     "qlora": ("torch", "safetensors", "transformers", "peft", "axolotl"),
 }

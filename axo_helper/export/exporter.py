@@ -24,13 +24,22 @@ from axo_helper.export.files import (
     shareable,
     temp_dir_for,
 )
-from axo_helper.export.manifest import files_of, previous_merge, verify_export, write_manifest
+from axo_helper.export.kept import check_kept
+from axo_helper.export.manifest import (
+    files_of,
+    previous_merge,
+    sources_of,
+    verify_export,
+    write_manifest,
+)
 from axo_helper.export.ollama import modelfile
 from axo_helper.export.result import ExportResult
-from axo_helper.export.source import RunInfo, adapter_source, base_dir, load_run
+from axo_helper.export.source import RunInfo, adapter_source, base_dir, load_run, steps_done
 from axo_helper.export.stops import terminator_warnings, turn_terminator
 from axo_helper.export.variants import build_adapter, build_merged
 from axo_helper.rundir import ADAPTER, EXPORT_VARIANTS, MANIFEST, MERGED, MODELFILE, RunDir
+from axo_helper.shell import command
+from axo_helper.specs.base import FULL_WEIGHT_METHODS
 
 
 def _chosen_variants(variants: Iterable[str]) -> tuple[str, ...]:
@@ -46,7 +55,7 @@ def _chosen_variants(variants: Iterable[str]) -> tuple[str, ...]:
 
 def _for_method(wanted: tuple[str, ...], method: str) -> tuple[str, ...]:
     """A full fine-tune has no adapter: drop it, or refuse when it was all that was asked."""
-    if method != "full" or ADAPTER not in wanted:
+    if method not in FULL_WEIGHT_METHODS or ADAPTER not in wanted:
         return wanted
     wanted = tuple(v for v in wanted if v != ADAPTER)
     if not wanted:
@@ -56,24 +65,54 @@ def _for_method(wanted: tuple[str, ...], method: str) -> tuple[str, ...]:
     return wanted
 
 
-def _to_build(run_dir: Path, wanted: tuple[str, ...], force: bool) -> list[str]:
-    """The variants to build; refuses a complete export without force."""
+def _to_build(info: RunInfo, wanted: tuple[str, ...], force: bool) -> list[str]:
+    """The variants to build; refuses a complete export without force, and a variant
+    that would be kept but does not verify (kept.py)."""
+    run_dir = info.run_dir
     run = RunDir(run_dir)
     present = [v for v in wanted if (run_dir / v).is_dir()]
+    if force:
+        return list(wanted)
     complete = len(present) == len(wanted) and run.manifest.is_file() and run.modelfile.is_file()
-    if complete and not force:
+    if complete:
+        problems = verify_export(run_dir)
+        if problems:
+            raise AxoHelperError(
+                f"{run_dir} has an export that does not verify against its {MANIFEST}: "
+                + "; ".join(problems[:5]),
+                hint="rebuild it from output/ with: "
+                + command("axo-helper", "export", run_dir, "--force"),
+            )
         raise OutputExistsError(
             f"{run_dir} already has a complete export ({', '.join(f'{v}/' for v in wanted)}, "
-            f"{MODELFILE}, {MANIFEST})",
+            f"{MODELFILE}, {MANIFEST}; verified)",
             hint="pass --force to rebuild it",
         )
-    return [v for v in wanted if force or v not in present]
+    for v in present:
+        check_kept(info, v)
+    return [v for v in wanted if v not in present]
+
+
+def _check_finished(info: RunInfo, unfinished: bool) -> list[str]:
+    """Refuse a run whose training did not finish, unless asked; the warning if asked."""
+    if info.status in (None, "finished"):
+        return []
+    steps = steps_done(info)
+    what = f"{info.run_dir} did not finish training (status {info.status!r}{steps})"
+    if not unfinished:
+        raise AxoHelperError(
+            what,
+            hint="finish it with: "
+            + command("axo-helper", "run", "--resume", info.run_dir)
+            + "; or export the weights it saved anyway with --unfinished",
+        )
+    return [f"{what}: exporting the weights it saved; the model card says so"]
 
 
 def _require_packages(info: RunInfo, todo: Sequence[str], adapter: Path | None) -> None:
     """Refuse, before anything is written, a variant whose packages are not installed."""
     if MERGED in todo:
-        also = None if info.method == "full" else "or export only the adapter (--variant adapter)"
+        also = None if info.method in FULL_WEIGHT_METHODS else "or export only the adapter (--variant adapter)"
         deps.require("exporting merged/", deps.MERGE_MODULES[info.method], also=also)
     if ADAPTER in todo and adapter and not (adapter / "adapter_model.safetensors").is_file():
         deps.require("converting adapter_model.bin for adapter/", deps.BIN_ADAPTER_MODULES)
@@ -81,7 +120,7 @@ def _require_packages(info: RunInfo, todo: Sequence[str], adapter: Path | None) 
 
 def _preflight(info: RunInfo, todo: Sequence[str]) -> tuple[list[str], int | None]:
     """Checks before building anything: (warnings, the adapter's LoRA rank)."""
-    if info.method == "full":
+    if info.method in FULL_WEIGHT_METHODS:
         _require_packages(info, todo, None)
         return [], None
     adapter = adapter_source(info)
@@ -128,12 +167,14 @@ def export_run(
     variants: Iterable[str] = EXPORT_VARIANTS,
     max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
     verify: bool = True,
+    unfinished: bool = False,
 ) -> ExportResult:
     """Export a run directory's trained model (see the package docstring).
 
     variants: "adapter" and/or "merged" ("adapter" is skipped for a full fine-tune).
     Variants that already exist are kept unless force; a complete export (every
-    requested variant, Modelfile and manifest) is refused without force.
+    requested variant, Modelfile and manifest) is refused without force. A run whose
+    training did not finish (plan.json's status) is refused unless unfinished.
     """
     wanted = _chosen_variants(variants)
     shard_bytes = parse_size(max_shard_size)
@@ -141,12 +182,19 @@ def export_run(
     run_dir = info.run_dir
     modelfile_path = RunDir(run_dir).modelfile
     wanted = _for_method(wanted, info.method)
+    notes = _check_finished(info, unfinished)
+    if info.rebound:
+        notes.append(
+            f"{RunDir(run_dir).config.name} names another run directory (copied or moved): "
+            f"read {', '.join(info.rebound)} as this directory's own"
+        )
 
     with export_lock(run_dir):
         clean_stale(run_dir)
-        todo = _to_build(run_dir, wanted, force)
+        todo = _to_build(info, wanted, force)
         kept = tuple(v for v in wanted if v not in todo)
         warnings, lora_r = _preflight(info, todo)
+        warnings = notes + warnings
         warnings += terminator_warnings(turn_terminator(info.config, info.output_dir))
         merge_details: dict[str, Any] = {}
         for v in todo:
@@ -157,7 +205,7 @@ def export_run(
         shareable(modelfile_path)
         files = files_of(run_dir, [*exported, MODELFILE])
         merge_details = merge_details or previous_merge(run_dir)
-        manifest = write_manifest(info, exported, files, merge_details)
+        manifest = write_manifest(info, exported, files, merge_details, sources_of(info))
         if verify:
             _verify(run_dir)
 
@@ -173,3 +221,22 @@ def export_run(
         warnings=tuple(warnings),
         verified=verify,
     )
+
+
+def verify_run(run_dir: Path) -> list[str]:
+    """`export --verify`: the export's problems against its manifest and output/ ([] = ok).
+
+    Reads only; a directory without an export is a usage error.
+    """
+    run = RunDir(Path(run_dir).expanduser())
+    if not run.path.is_dir():
+        raise ExportUsageError(
+            f"run directory {run.path} does not exist",
+            hint="pass the directory `axo-helper run` created (runs/NAME)",
+        )
+    if not run.manifest.exists():
+        raise ExportUsageError(
+            f"{run.path} has no {MANIFEST}: it was never exported",
+            hint="export it first: " + command("axo-helper", "export", run.path),
+        )
+    return verify_export(run.path)

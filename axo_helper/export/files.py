@@ -85,7 +85,10 @@ def parse_size(value: int | str) -> int:
         power = "KMGT".find(unit[:1]) + 1 if unit else 0
         size = int(float(m.group(1)) * base**power)
     if size <= 0:
-        raise ExportUsageError(f"max shard size must be positive, got {value!r}")
+        raise ExportUsageError(
+            f"max shard size must be positive, got {value!r}",
+            hint="write it like 5GB, 500MB or 2GiB",
+        )
     return size
 
 

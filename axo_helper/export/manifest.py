@@ -15,25 +15,37 @@ from axo_helper.export.defaults import MANIFEST_VERSION
 from axo_helper.export.files import read_json, sha256_file, shareable
 from axo_helper.export.result import ExportedFile
 from axo_helper.export.source import RunInfo
-from axo_helper.rundir import RunDir
+from axo_helper.rundir import EXPORT_VARIANTS, MODELFILE, RunDir
 from axo_helper.versions import versions
+
+
+def _listed(run_dir: Path, names: Iterable[str]) -> list[Path]:
+    """Every file under the named directories (or the named files that exist)."""
+    out: list[Path] = []
+    for name in names:
+        root = run_dir / name
+        if root.is_dir():
+            out += sorted(p for p in root.rglob("*") if p.is_file())
+        elif root.is_file():
+            out.append(root)
+    return out
+
+
+def _entry(run_dir: Path, p: Path) -> ExportedFile:
+    rel = p.relative_to(run_dir).as_posix() if p.is_relative_to(run_dir) else str(p)
+    return ExportedFile(path=rel, size=p.stat().st_size, sha256=sha256_file(p))
 
 
 def files_of(run_dir: Path, names: Iterable[str]) -> list[ExportedFile]:
     """Every file under the named directories (or the named files), with checksums."""
-    out: list[ExportedFile] = []
-    for name in names:
-        root = run_dir / name
-        paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for p in paths:
-            out.append(
-                ExportedFile(
-                    path=p.relative_to(run_dir).as_posix(),
-                    size=p.stat().st_size,
-                    sha256=sha256_file(p),
-                )
-            )
-    return out
+    return [_entry(run_dir, p) for p in _listed(run_dir, names)]
+
+
+def sources_of(info: RunInfo) -> list[ExportedFile]:
+    """The files of Axolotl's output_dir the export was built from (checkpoints aside)."""
+    out = info.output_dir
+    files = sorted(p for p in out.iterdir() if p.is_file()) if out.is_dir() else []
+    return [_entry(info.run_dir, p) for p in files]
 
 
 def previous_merge(run_dir: Path) -> dict[str, Any]:
@@ -49,6 +61,7 @@ def write_manifest(
     exported: Sequence[str],
     files: Sequence[ExportedFile],
     merge: dict[str, Any],
+    sources: Sequence[ExportedFile] = (),
 ) -> Path:
     """Write manifest.json atomically; call it last: a manifest means the export finished."""
     manifest = {
@@ -59,6 +72,8 @@ def write_manifest(
         "method": info.method,
         "variants": list(exported),
         "files": [f.__dict__ for f in files],
+        # What the export was made from: `export --verify` holds output/ to it.
+        "sources": [f.__dict__ for f in sources],
         "versions": versions(),
         "merge": merge,
         "plan": info.record,
@@ -70,22 +85,48 @@ def write_manifest(
     return path
 
 
+def entry_problem(run_dir: Path, entry: Any, changed: str) -> str | None:
+    """What is wrong with one manifest entry's file, or None when it matches."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        return f"a manifest entry is not a file record: {entry!r:.80}"
+    name = entry["path"]
+    path = run_dir / name
+    if not path.is_file():
+        return f"{name}: missing"
+    size = path.stat().st_size
+    if size != entry.get("size"):
+        return f"{name}: size {size}, manifest {entry.get('size')}"
+    if sha256_file(path) != entry.get("sha256"):
+        return f"{name}: {changed}"
+    return None
+
+
 def verify_export(run_dir: Path) -> list[str]:
-    """Problems with an export (missing, resized or changed files); [] when it verifies."""
+    """Problems with an export; [] when it verifies.
+
+    Every listed file must be there with its size and sha256, every file under the
+    exported variants (and the Modelfile) must be listed, and the output/ files the
+    export was made from must still be the ones it recorded.
+    """
     run_dir = Path(run_dir)
     manifest_path = RunDir(run_dir).manifest
     manifest = read_json(manifest_path)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
         return [f"{manifest_path} is missing or unreadable"]
-    problems = []
-    for entry in manifest["files"]:
-        path = run_dir / str(entry.get("path"))
-        if not path.is_file():
-            problems.append(f"{entry.get('path')}: missing")
-        elif path.stat().st_size != entry.get("size"):
-            problems.append(
-                f"{entry.get('path')}: size {path.stat().st_size}, manifest {entry.get('size')}"
-            )
-        elif sha256_file(path) != entry.get("sha256"):
-            problems.append(f"{entry.get('path')}: sha256 differs from the manifest")
+    problems = [
+        p
+        for e in manifest["files"]
+        if (p := entry_problem(run_dir, e, "sha256 differs from the manifest")) is not None
+    ]
+    listed = {e.get("path") for e in manifest["files"] if isinstance(e, dict)}
+    variants = [v for v in manifest.get("variants") or [] if v in EXPORT_VARIANTS]
+    for f in _listed(run_dir, [*variants, MODELFILE]):
+        rel = f.relative_to(run_dir).as_posix()
+        if rel not in listed:
+            problems.append(f"{rel}: not in the manifest")
+    sources = manifest.get("sources")
+    for e in sources if isinstance(sources, list) else []:
+        problem = entry_problem(run_dir, e, "changed since the export (sha256)")
+        if problem is not None:
+            problems.append(problem)
     return problems

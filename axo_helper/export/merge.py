@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper.errors import AxoHelperError, MissingExtraError
+from axo_helper.export.source import check_adapter_weights
 from axo_helper.versions import version
 
 # (modules bitsandbytes made Linear4bit, all modules with a weight)
@@ -127,6 +128,16 @@ def merge_errors(qlora: bool) -> Iterator[None]:
             f"Axolotl cannot merge this adapter shard by shard: {exc}",
             hint="export the adapter only (--variant adapter) and merge it with PEFT",
         ) from exc
+    except Exception as exc:
+        # safetensors' own error (a Rust exception, not importable without the package):
+        # a base shard or the adapter that is truncated or not safetensors at all.
+        if type(exc).__name__ != "SafetensorError":
+            raise
+        raise AxoHelperError(
+            f"a weights file could not be read during the merge: {exc}",
+            hint="a .safetensors file of the base model or the adapter is damaged; "
+            "re-download the base model (or copy the run again) and export once more",
+        ) from exc
 
 
 def _nf4_round_trip(qlora: bool, modules: QuantizedModules | None) -> str | None:
@@ -145,6 +156,7 @@ def merge_lora(
     cfg: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Merge with Axolotl's memory-efficient, shard-by-shard merge into out_dir."""
+    check_adapter_weights(adapter_dir)
     try:
         import torch
         from axolotl.cli.utils import lora_merge

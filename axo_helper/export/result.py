@@ -19,7 +19,7 @@ class ExportedFile:
 @dataclass(frozen=True)
 class ExportResult:
     run_dir: Path
-    method: str  # "lora", "qlora" or "full"
+    method: str  # "lora", "qlora", "full" or "freeze"
     built: tuple[str, ...]  # variants written by this call
     kept: tuple[str, ...]  # variants that were already there (an interrupted export)
     modelfile: Path

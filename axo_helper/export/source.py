@@ -7,16 +7,18 @@ only decides what export does when one of them is missing.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from axo_helper.errors import AxoHelperError, ConfigError, ExportUsageError, MissingExtraError
 from axo_helper.export.files import read_json
-from axo_helper.rundir import RunDir
+from axo_helper.rundir import RunDir, latest_checkpoint, rebound_paths
+from axo_helper.shell import command
+from axo_helper.yamlload import safe_load
 
 _NOT_A_RUN_HINT = "pass the directory `axo-helper run` created (runs/NAME)"
 
@@ -32,20 +34,28 @@ class RunInfo:
     method: str
     record: dict[str, Any] | None  # plan.json, the run record (rundir.py), or None
     metrics: dict[str, Any] | None  # metrics.json (the plugin), or None
+    # Keys of axolotl.yml that named another run directory (a copy), read as this one's.
+    rebound: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str | None:
+        """plan.json's status ("finished", "interrupted", ...); None without a record."""
+        status = (self.record or {}).get("status")
+        return status if isinstance(status, str) else None
 
 
 def resolve_output_dir(run_dir: Path, cfg: Mapping[str, Any]) -> Path:
-    """Axolotl's output_dir: as written, else relative to the run dir, else run_dir/output.
+    """Axolotl's output_dir: the run directory's own output/, else output_dir as written
+    (relative to the run dir, then to the working directory).
 
-    Axolotl resolves a relative output_dir against its working directory; a run
-    directory that was moved still has its output/ inside it.
+    `run` always trains into RUN/output, so a copied or moved run directory exports its
+    own weights, never those at the absolute path its axolotl.yml still names.
     """
     raw = cfg.get("output_dir")
-    candidates: list[Path] = []
+    candidates: list[Path] = [RunDir(run_dir).output]
     if raw:
         p = Path(str(raw)).expanduser()
         candidates += [p] if p.is_absolute() else [run_dir / p, Path.cwd() / p]
-    candidates.append(RunDir(run_dir).output)
     for c in candidates:
         if c.is_dir():
             return c
@@ -63,9 +73,13 @@ def _read_config(run: RunDir) -> dict[str, Any]:
             hint=_NOT_A_RUN_HINT,
         )
     try:
-        cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {cfg_path}: {exc}") from exc
+        text = cfg_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"cannot read {cfg_path}: {exc}",
+            hint="it is the config `axo-helper run` wrote; restore it from a copy of the run",
+        ) from None
+    cfg = safe_load(text, str(cfg_path))
     if not isinstance(cfg, dict) or not cfg.get("base_model"):
         raise ConfigError(f"{cfg_path} has no base_model", hint="is this an Axolotl config?")
     return cfg
@@ -79,6 +93,8 @@ def load_run(run_dir: Path) -> RunInfo:
     if not run.path.is_dir():
         raise ExportUsageError(f"run directory {run.path} does not exist", hint=_NOT_A_RUN_HINT)
     cfg = _read_config(run)
+    rebound = rebound_paths(run.path, cfg)
+    cfg.update(rebound)
     metrics = read_json(run.metrics_summary)
     return RunInfo(
         run_dir=run.path,
@@ -88,7 +104,37 @@ def load_run(run_dir: Path) -> RunInfo:
         method=method_of(cfg),
         record=run.read_plan_record(),
         metrics=metrics if isinstance(metrics, dict) else None,
+        rebound=tuple(rebound),
     )
+
+
+def trained_steps(info: RunInfo) -> tuple[int | None, int | None]:
+    """(the last step trained, max_steps) from metrics.jsonl, else the newest checkpoint."""
+    step = total = None
+    stream = RunDir(info.run_dir).metrics_stream
+    with contextlib.suppress(OSError):
+        with stream.open("rb") as fh:
+            fh.seek(max(0, stream.stat().st_size - 65536))
+            tail = fh.read().decode("utf-8", "replace").splitlines()
+        for line in reversed(tail):
+            with contextlib.suppress(ValueError):
+                rec = json.loads(line)
+                if isinstance(rec, dict) and rec.get("event") == "step":
+                    step, total = rec.get("step"), rec.get("max_steps")
+                    break
+    if step is None and (ckpt := latest_checkpoint(info.output_dir)) is not None:
+        state = read_json(ckpt / "trainer_state.json") or {}
+        step, total = state.get("global_step"), state.get("max_steps")
+    ok = lambda v: v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None  # noqa: E731
+    return ok(step), ok(total)
+
+
+def steps_done(info: RunInfo) -> str:
+    """The ", step 47 of 150" in the messages of an unfinished run ("" when unknown)."""
+    step, total = trained_steps(info)
+    if step is None:
+        return ""
+    return f", step {step}" + (f" of {total}" if total else "")
 
 
 def _checkpoint_step(path: Path) -> int:
@@ -105,7 +151,7 @@ def adapter_source(info: RunInfo) -> Path:
         return out
     checkpoints = sorted(out.glob("checkpoint-*"), key=_checkpoint_step)
     hint = (
-        f"training did not finish; resume it (`axo-helper run --resume {info.run_dir}`)"
+        f"training did not finish; resume it (`{command('axo-helper', 'run', '--resume', info.run_dir)}`)"
         if checkpoints
         else "train first (`axo-helper run`)"
     )
@@ -114,6 +160,56 @@ def adapter_source(info: RunInfo) -> Path:
         + (f"; the latest checkpoint is {checkpoints[-1].name}" if checkpoints else ""),
         hint=hint,
     )
+
+
+# safetensors refuses a larger header; a real one is a few kilobytes per hundred tensors.
+_MAX_SAFETENSORS_HEADER = 100_000_000
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """What is wrong with a .safetensors file, read from its header alone (no torch):
+    None when its size is what the header describes."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < length <= min(_MAX_SAFETENSORS_HEADER, size - 8):
+                return "it is not a safetensors file (its header length is impossible)"
+            header = json.loads(fh.read(length).decode("utf-8"))
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON in the header
+        return "its header is not valid JSON (the file is corrupt)"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object (the file is corrupt)"
+    ends = [
+        t["data_offsets"][1]
+        for key, t in header.items()
+        if key != "__metadata__" and isinstance(t, dict) and len(t.get("data_offsets") or ()) == 2
+    ]
+    expected = 8 + length + max((e for e in ends if isinstance(e, int)), default=0)
+    if size != expected:
+        return f"it is {size:,} bytes but its header describes {expected:,} (truncated or corrupt)"
+    return None
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a .safetensors file that is truncated or corrupt, before torch reads it."""
+    problem = safetensors_problem(path)
+    if problem:
+        raise AxoHelperError(
+            f"{path} is damaged: {problem}",
+            hint="it lost part of its bytes (an interrupted copy or download, a full disk); "
+            "copy the run directory (or download the base model) again, or retrain",
+        )
+
+
+def check_adapter_weights(adapter_dir: Path) -> None:
+    """check_safetensors of the adapter's weights, when they are safetensors."""
+    weights = adapter_dir / "adapter_model.safetensors"
+    if weights.is_file():
+        check_safetensors(weights)
 
 
 def base_dir(info: RunInfo) -> Path:

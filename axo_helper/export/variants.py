@@ -14,6 +14,7 @@ from axo_helper.export import merge, shards
 from axo_helper.export.source import RunInfo, adapter_source, base_dir, base_folders_offline
 from axo_helper.export.stops import GENERATION_CONFIG, stop_at_terminator, turn_terminator
 from axo_helper.export.tokenizer import copy_tokenizer
+from axo_helper.specs.base import FULL_WEIGHT_METHODS
 
 
 def _bin_to_safetensors(src: Path, dest: Path) -> None:
@@ -87,7 +88,7 @@ def _merge_adapter(
 def build_merged(info: RunInfo, dest: Path, card: str, *, max_shard_size: int) -> dict[str, Any]:
     dest.mkdir(parents=True)
     dtype = target_dtype(info.config)
-    if info.method == "full":
+    if info.method in FULL_WEIGHT_METHODS:  # freeze too: the trained model itself
         details = _copy_full(info, dest, max_shard_size)
     else:
         details = _merge_adapter(info, dest, max_shard_size, dtype)

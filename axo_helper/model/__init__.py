@@ -5,8 +5,12 @@
 1. an existing local directory (a Hugging Face checkpoint folder with config.json);
 2. a shipped preset (presets/models/*.yaml), matched by HF id, alias or a loose
    spelling ("Llama-3.1-8B", "llama3.1-8b"); "-Instruct"/"-it"/"-Chat" variants of a
-   preset share its architecture;
+   preset share its architecture. A repository of another org that only shares the
+   name part (`acme/tiny-llama`, `mlx-community/Qwen2.5-7B`) is read from the hub
+   first; the preset stands in, with a note, only when the hub has nothing for it;
 3. the hub: only config.json, through huggingface_hub's cache (HF_HUB_OFFLINE honoured).
+
+Whenever a preset is used, the ModelSpec's first note says which.
 
 `from_config(config, ...)` is the pure part: it turns config.json fields into a
 ModelSpec (linears per block with the module names PEFT/Axolotl use, parameter
@@ -28,12 +32,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from axo_helper.errors import ModelPathError
+from axo_helper.errors import HubUnavailableError, ModelPathError
 from axo_helper.model.facts import Source, from_config, from_dev_facts
 from axo_helper.model.hub import from_hub, is_offline
 from axo_helper.model.layouts import KNOWN_MODEL_TYPES
 from axo_helper.model.local import inspect_local, looks_like_path
-from axo_helper.model.presets import Preset, find_preset, list_presets, preset_spec
+from axo_helper.model.presets import Preset, find_preset, list_presets, preset_spec, same_org
 from axo_helper.specs import ModelSpec
 
 __all__ = [
@@ -72,6 +76,13 @@ def inspect(name: str, *, offline: bool | None = None) -> ModelSpec:
             hint="check the path, or pass an HF id such as meta-llama/Llama-3.1-8B",
         )
     hit = find_preset(name)
-    if hit is not None:
+    if hit is not None and same_org(name, hit[0]):
         return preset_spec(name, *hit)
-    return from_hub(name, is_offline(offline))
+    if hit is None:
+        return from_hub(name, is_offline(offline))
+    # Another org's repository that only shares a preset's name: its own config.json
+    # (cached or downloaded) wins; the preset stands in, and says so, only without one.
+    try:
+        return from_hub(name, is_offline(offline))
+    except HubUnavailableError as exc:
+        return preset_spec(name, *hit, by_name_only=exc.reason)

@@ -60,6 +60,12 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Larger than any dimension, vocabulary or context of a real checkpoint (int32 max,
+# what torch's embedding and position indices hold); past it the arithmetic of the
+# estimate overflows floats instead of saying what is wrong.
+MAX_DIM = 2**31 - 1
+
+
 class Config:
     """Read-only view of a config.json with the family-independent field names."""
 
@@ -75,13 +81,14 @@ class Config:
         return default
 
     def integer(self, key: str, default: int | None = None) -> int:
-        value = self.get(key, default)
+        given = self.get(key, default)
+        value = int(given) if isinstance(given, float) and given.is_integer() else given
         # bool is an int subclass; a true/false here is a broken config, not 1/0.
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            if isinstance(value, float) and value.is_integer() and value > 0:
-                return int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DIM:
+            shown = repr(given) if len(repr(given)) <= 40 else f"{repr(given)[:37]}..."
             raise ModelError(
-                f"config.json of {self.name}: {key} must be a positive integer, got {value!r}",
+                f"config.json of {self.name}: {key} must be a positive integer up to "
+                f"{MAX_DIM:,}, got {shown}",
                 hint="the file looks damaged; re-download it or pass another checkpoint",
             )
         return value
@@ -187,7 +194,9 @@ def attention_dims(cfg: Config, model_type: str, hidden: int, heads: int) -> Dim
         if hidden % heads:
             raise ModelError(
                 f"config.json of {cfg.name}: hidden_size {hidden} is not divisible by "
-                f"num_attention_heads {heads} and head_dim is not set"
+                f"num_attention_heads {heads} and head_dim is not set",
+                hint="set head_dim in config.json (the checkpoint's own value), or check "
+                "hidden_size and num_attention_heads against the model card",
             )
         head_dim = hidden // heads
     if model_type == "qwen":  # Qwen-1 is multi-head attention; no kv field
@@ -195,7 +204,9 @@ def attention_dims(cfg: Config, model_type: str, hidden: int, heads: int) -> Dim
     if heads % kv_heads:
         raise ModelError(
             f"config.json of {cfg.name}: num_attention_heads {heads} is not a multiple of "
-            f"num_key_value_heads {kv_heads}"
+            f"num_key_value_heads {kv_heads}",
+            hint="grouped-query attention shares each key/value head among a whole number "
+            "of query heads; check both values against the model card",
         )
     return Dims(hidden, heads, kv_heads, head_dim)
 

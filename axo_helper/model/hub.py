@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from axo_helper.errors import ModelError
+from axo_helper.errors import HubUnavailableError, ModelError
 from axo_helper.model.facts import from_config
 from axo_helper.model.local import has_chat_template, read_config
 from axo_helper.model.presets import closest_presets
@@ -29,6 +29,13 @@ def _hub_cache_dir() -> str | None:
     if os.environ.get("HF_HOME"):
         return str(Path(os.environ["HF_HOME"]) / "hub")
     return None
+
+
+def _unavailable(name: str, why: str) -> HubUnavailableError:
+    plain = _unknown(name, why)
+    err = HubUnavailableError(plain.message, plain.hint)
+    err.reason = why
+    return err
 
 
 def _unknown(name: str, why: str) -> ModelError:
@@ -68,7 +75,7 @@ def from_hub(name: str, offline: bool) -> ModelSpec:
         ) from None
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):
         why = "the hub is offline (HF_HUB_OFFLINE)" if offline else "the hub is unreachable"
-        raise _unknown(name, f"{why} and its config.json is not cached") from None
+        raise _unavailable(name, f"{why} and its config.json is not cached") from None
     except RepositoryNotFoundError:
         err = _unknown(name, "the hub has no such repository")
         err.hint = (err.hint or "") + "; for a private repository set HF_TOKEN"
@@ -82,7 +89,7 @@ def from_hub(name: str, offline: bool) -> ModelSpec:
             "checkpoint it was made from",
         ) from None
     except Exception as exc:  # network stack errors vary (httpx, OSError, timeouts)
-        raise _unknown(name, f"the hub is unreachable ({type(exc).__name__})") from None
+        raise _unavailable(name, f"the hub is unreachable ({type(exc).__name__})") from None
 
     config = read_config(Path(path), f"config.json of {name}")
     # The tokenizer is not downloaded; if an earlier run cached it, use what it says.

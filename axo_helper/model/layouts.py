@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from axo_helper.errors import ModelError
 from axo_helper.model.config import Config, Dims
 from axo_helper.specs import LinearShape
 
@@ -143,7 +144,7 @@ def _moe(cfg: Config, model_type: str, d: Dims) -> Layout:
                 "some layers use a dense MLP (mlp_only_layers / decoder_sparse_step); "
                 "every layer is counted as MoE, so parameters are approximate"
             )
-    top_k = cfg.integer("num_experts_per_tok")
+    top_k = _top_k(cfg, experts)
     # Router and experts are bare Parameters in transformers>=5: LoRA all-linear skips them.
     block.linear("gate", d.hidden, experts, nn_linear=False)
     block.linear("experts.gate_up_proj", d.hidden, 2 * width, count=experts, nn_linear=False)
@@ -311,14 +312,28 @@ def tie_default(model_type: str) -> bool:
     return _TIE_DEFAULT.get(model_type, True)  # PretrainedConfig's own default is True
 
 
+def _top_k(cfg: Config, experts: int) -> int:
+    """num_experts_per_tok, which cannot exceed the experts there are to route to."""
+    top_k = cfg.integer("num_experts_per_tok")
+    if top_k > experts:
+        raise ModelError(
+            f"config.json of {cfg.name}: num_experts_per_tok {top_k} is more than the "
+            f"{experts} experts there are",
+            hint="each token is routed to some of the experts; check both values against "
+            "the model card",
+        )
+    return top_k
+
+
 def moe_counts(cfg: Config, model_type: str) -> tuple[int, int, int]:
     """(experts, experts per token, shared expert width); zeros for dense models."""
     experts = 0
     top_k = 0
     if model_type == "mixtral":
-        experts, top_k = cfg.integer("num_local_experts"), cfg.integer("num_experts_per_tok")
+        experts = cfg.integer("num_local_experts")
+        top_k = _top_k(cfg, experts)
     elif model_type in ("qwen2_moe", "qwen3_moe"):
-        key = _qwen_experts_key(cfg) or "num_experts"
-        experts, top_k = cfg.integer(key), cfg.integer("num_experts_per_tok")
+        experts = cfg.integer(_qwen_experts_key(cfg) or "num_experts")
+        top_k = _top_k(cfg, experts)
     shared = cfg.integer("shared_expert_intermediate_size") if model_type == "qwen2_moe" else 0
     return experts, top_k, shared

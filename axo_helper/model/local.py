@@ -26,7 +26,7 @@ def has_chat_template(folder: Path) -> bool:
         return False
     try:
         data = json.loads(tok.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return False  # a broken tokenizer file is the dataset scanner's concern
     return isinstance(data, dict) and bool(data.get("chat_template"))
 
@@ -40,11 +40,39 @@ def read_config(path: Path, what: str) -> dict[str, Any]:
             f"{what} is not valid JSON (line {exc.lineno}: {exc.msg})",
             hint="re-download the checkpoint's config.json",
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"cannot read {what}: {exc}") from None
+    except RecursionError:
+        raise ModelError(
+            f"{what} nests too deeply to read (thousands of levels)",
+            hint="a config.json is a flat object of numbers and names; "
+            "re-download the checkpoint's config.json",
+        ) from None
+    except UnicodeDecodeError:
+        raise ModelError(
+            f"{what} is not UTF-8 text (UTF-16 or another encoding)",
+            hint="transformers reads config.json as UTF-8; re-save it as UTF-8 "
+            "(e.g. iconv -f utf-16 -t utf-8) or re-download it",
+        ) from None
+    except OSError as exc:
+        raise ModelError(
+            f"cannot read {what}: {exc.strerror or exc}",
+            hint="check the file's permissions, or re-download the checkpoint",
+        ) from None
     if not isinstance(data, dict):
-        raise ModelError(f"{what} is not a JSON object")
+        raise ModelError(
+            f"{what} is not a JSON object (it holds {_json_kind(data)})",
+            hint='a config.json is one object such as {"model_type": "llama", ...}; '
+            "re-download the checkpoint's config.json",
+        )
     return data
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    kinds = {list: "a list", str: "a string", int: "a number", float: "a number"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def inspect_local(folder: Path, name: str) -> ModelSpec:
@@ -118,6 +146,6 @@ def read_tokenizer_facts(root: Path) -> TokenizerFacts | None:
         if tok_file.is_file():
             tokens = json.loads(tok_file.read_text(encoding="utf-8")).get("added_tokens") or []
             added.update(filter(None, map(_content, tokens)))
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     return TokenizerFacts(template, frozenset(added), eos)

@@ -8,7 +8,7 @@ import difflib
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from axo_helper.errors import ModelError
@@ -115,8 +115,30 @@ def closest_presets(name: str, n: int = 5) -> list[str]:
     return out[:n]
 
 
-def preset_spec(name: str, preset: Preset, variant: bool) -> ModelSpec:
-    """The ModelSpec of a preset, under the HF id the user meant."""
+def same_org(name: str, preset: Preset) -> bool:
+    """Whether `name` is the preset's own repository in some spelling: no org given, or
+    the org of its HF id, an instruct variant or an alias. Another org whose repository
+    only shares the name part may hold anything (a quantized copy, another model)."""
+    if "/" not in name.strip():
+        return True
+    org = name.strip().split("/")[0].lower()
+    ids = (preset.hf_id, *preset.instruct, *preset.aliases)
+    return org in {i.split("/")[0].lower() for i in ids if "/" in i}
+
+
+def preset_note(preset: Preset, name: str, by_name_only: str | None = None) -> str:
+    """What plan and validate say whenever a shipped preset stands for the model."""
+    note = f"architecture from the shipped preset {preset.key} ({preset.hf_id})"
+    if by_name_only:
+        note += f"; {name} matches it by name only and {by_name_only}"
+    return note
+
+
+def preset_spec(
+    name: str, preset: Preset, variant: bool, *, by_name_only: str | None = None
+) -> ModelSpec:
+    """The ModelSpec of a preset, under the HF id the user meant. `by_name_only`: why the
+    repository's own config.json was not used when only the name part matched."""
     typed = name.strip()
     if "/" in typed:
         hf_id = typed  # keep the user's repo id (an instruct variant, an old name)
@@ -124,13 +146,14 @@ def preset_spec(name: str, preset: Preset, variant: bool) -> ModelSpec:
         hf_id = preset.instruct[0] if preset.instruct else f"{preset.hf_id}-Instruct"
     else:
         hf_id = preset.hf_id
-    return from_config(
+    spec = from_config(
         preset.config,
         name=typed,
         source="preset",
         hf_id=hf_id,
         chat_template=True if variant else preset.chat_template,
     )
+    return replace(spec, notes=(preset_note(preset, typed, by_name_only), *spec.notes))
 
 
 def list_presets() -> list[ModelSpec]:

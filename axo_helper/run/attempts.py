@@ -22,6 +22,7 @@ from axo_helper.run.context import RunContext
 from axo_helper.run.logscan import error_summary, line_is_oom, looks_like_oom
 from axo_helper.run.request import Attempt, RunResult
 from axo_helper.rundir import latest_checkpoint
+from axo_helper.shell import command
 
 
 @dataclass
@@ -140,7 +141,9 @@ def _interrupted(run: RunContext, attempt: Attempt, result: RunResult) -> RunRes
     attempt.reason = "Ctrl-C: Axolotl saved the model to output_dir and stopped"
     run.save_record(status="interrupted")
     result.status, result.exit_code = "interrupted", EXIT_INTERRUPTED
-    result.message = f"interrupted; continue with: axo-helper run --resume {run.run_dir}"
+    result.message = "interrupted; continue with: " + command(
+        "axo-helper", "run", "--resume", run.run_dir
+    )
     return result
 
 

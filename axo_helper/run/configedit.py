@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 
 from axo_helper.config.templating import yaml_value
+from axo_helper.errors import ConfigError
+from axo_helper.yamlload import safe_load
 
 
 def _replace_line(lines: list[str], key: str, new_line: str) -> None:
@@ -43,15 +45,15 @@ def set_top_level(text: str, changes: Mapping[str, Any], note: str) -> str:
     this editor cannot follow, such as anchors) the mapping is dumped plainly with a
     comment saying so, never a wrong file.
     """
-    original = yaml.safe_load(text) or {}
+    original = safe_load(text) or {}
     lines = text.splitlines()
     for key, value in changes.items():
         _replace_line(lines, key, f"{key}: {yaml_value(value)}  # {note}")
     result = "\n".join(lines) + "\n"
     expected = {**original, **changes}
     try:
-        ok = yaml.safe_load(result) == expected
-    except yaml.YAMLError:
+        ok = safe_load(result) == expected
+    except ConfigError:
         ok = False
     if not ok:
         result = (

@@ -18,6 +18,7 @@ from axo_helper.launch import LaunchSpec, LaunchTarget
 from axo_helper.progress import ProgressDisplay
 from axo_helper.run.request import Attempt, RunRequest
 from axo_helper.rundir import RunDir, now_iso
+from axo_helper.shell import command
 
 if TYPE_CHECKING:
     from axo_helper.specs import Hardware, ModelSpec
@@ -80,7 +81,8 @@ class RunContext:
         if not self.req.force:
             raise OutputExistsError(
                 f"{run_dir} already holds a run",
-                hint=f"continue it with --resume {run_dir}, pick another --output-dir, "
+                hint=f"continue it with {command('axo-helper', 'run', '--resume', run_dir)}, "
+                "pick another --output-dir, "
                 "or pass --force to replace it",
             )
 

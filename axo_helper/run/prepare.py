@@ -20,6 +20,7 @@ from axo_helper.run.configedit import inputs_are_local, set_top_level
 from axo_helper.run.context import RunContext
 from axo_helper.run.record import config_entries, plan_entries
 from axo_helper.rundir import PLUGIN, PLUGIN_RUN_DIR_KEY, RunDir, default_run_dir
+from axo_helper.shell import command
 
 if TYPE_CHECKING:
     from axo_helper.specs import Hardware, Plan
@@ -162,7 +163,7 @@ def _validated(run: RunContext, path: Path, text: str) -> ValidationReport:
         raise ConfigError(
             f"{path} is not a valid Axolotl config ({len(report.errors)} "
             f"problem{'s' if len(report.errors) > 1 else ''}):\n{lines}",
-            hint=f"fix them, or check with: axo-helper validate {path}",
+            hint="fix them, or check with: " + command("axo-helper", "validate", path),
         )
     for w in report.warnings:
         run.warn(f"{path}: {w.format()}")

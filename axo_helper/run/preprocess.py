@@ -13,6 +13,7 @@ from axo_helper.errors import AxoHelperError, DatasetError, Interrupted
 from axo_helper.launch import LaunchSpec
 from axo_helper.run.context import RunContext
 from axo_helper.run.logscan import error_summary
+from axo_helper.shell import command
 
 
 def preprocess(run: RunContext, spec: LaunchSpec, cfg: Mapping[str, Any]) -> None:
@@ -23,7 +24,12 @@ def preprocess(run: RunContext, spec: LaunchSpec, cfg: Mapping[str, Any]) -> Non
     run.record["preprocess_seconds"] = round(time.monotonic() - started, 1)
     if launch_mod.interrupted():
         run.save_record(status="interrupted")
-        raise Interrupted("interrupted while preprocessing")
+        raise Interrupted(
+            "interrupted while preprocessing (no training had started)",
+            hint="start it again with: "
+            + command("axo-helper", "run", "--resume", run.run_dir)
+            + " (the config is kept; training starts from the beginning)",
+        )
     if rc == 0:
         return
     summary = error_summary(list(tail)) or f"exit code {rc}"

@@ -7,13 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper import launch as launch_mod
+from axo_helper.atomic import atomic_write_text
 from axo_helper.errors import AxoHelperError, UsageError
 from axo_helper.launch import LaunchTarget
 from axo_helper.run.attempts import train
 from axo_helper.run.configedit import inputs_are_local, set_top_level
 from axo_helper.run.context import RunContext
 from axo_helper.run.request import Attempt, RunResult
-from axo_helper.rundir import CONFIG_YML, RunDir, latest_checkpoint
+from axo_helper.rundir import (
+    CONFIG_YML,
+    RunDir,
+    config_run_dir,
+    latest_checkpoint,
+    rebound_paths,
+)
 
 
 def claim_for_resume(run: RunContext) -> None:
@@ -29,6 +36,19 @@ def claim_for_resume(run: RunContext) -> None:
     run.attempts = [Attempt.from_dict(a) for a in run.record.get("attempts") or []]
 
 
+def _rebind(run: RunContext, cfg: dict[str, Any]) -> dict[str, Any]:
+    """A copied or moved run directory trains into itself, never into the one it came from."""
+    here = run.run_dir.resolve()
+    changes: dict[str, Any] = dict(rebound_paths(here, cfg))
+    if changes:
+        run.say(
+            f"{CONFIG_YML} was written for {config_run_dir(cfg)} (a copy or a move): "
+            f"{', '.join(changes)} rebound to {here}"
+        )
+        run.record.update(run_dir=str(here), config=str(here / CONFIG_YML))
+    return changes
+
+
 def resume(run: RunContext) -> RunResult:
     """Train the claimed run directory's config again from its last checkpoint."""
     from axo_helper import hardware as hardware_mod
@@ -41,13 +61,13 @@ def resume(run: RunContext) -> RunResult:
     if run.hardware is None:
         with contextlib.suppress(AxoHelperError):
             run.hardware = hardware_mod.resolve(req.gpu, nodes=req.nodes, allow_cpu=True)
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = _rebind(run, cfg)
     if req.max_steps is not None:
         changes["max_steps"] = req.max_steps
     if changes:
         text = set_top_level(text, changes, "set by axo-helper run --resume")
         cfg.update(changes)
-        config_path.write_text(text, encoding="utf-8")
+        atomic_write_text(config_path, text)
     hw = run.hardware
     target = LaunchTarget(
         gpus_per_node=hw.num_gpus if hw is not None else 0,
@@ -59,7 +79,7 @@ def resume(run: RunContext) -> RunResult:
     result = RunResult(
         run.run_dir, config_path, "prepared", 0, commands, run.attempts, warnings=run.warnings
     )
-    output_dir = Path(str(cfg.get("output_dir") or run.dir.output))
+    output_dir = run.dir.output
     checkpoint = latest_checkpoint(output_dir)
     if checkpoint is None:
         run.warn(f"no checkpoint in {output_dir}: training starts from the beginning")

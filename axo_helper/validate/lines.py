@@ -1,4 +1,5 @@
-"""Step 1: parse the YAML, and know the line of every key (safe_load loses lines)."""
+"""Step 1: parse the YAML (once, bounded: axo_helper/yamlload.py), and know the line of
+every key (safe_load loses lines)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import yaml
 
 from axo_helper.errors import ConfigError
+from axo_helper.yamlload import load_yaml
 
 KeyPath = tuple[str | int, ...]
 
@@ -15,14 +17,16 @@ KeyPath = tuple[str | int, ...]
 class LineMap:
     """Key path -> 1-based line, from the YAML compose tree (safe_load loses lines)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str = "", *, root: yaml.Node | None = None):
+        """From the composed root (parse_config passes it), else by composing text."""
         self._lines: dict[KeyPath, int] = {}
         # (path, earlier line, later line): YAML loaders keep the later value silently.
         self.duplicates: list[tuple[KeyPath, int, int]] = []
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
-            root = None
+        if root is None and text:
+            try:
+                root = load_yaml(text)[1]
+            except ConfigError:
+                root = None
         if root is not None:
             self._walk(root, ())
 
@@ -61,16 +65,7 @@ def dotted(path: KeyPath) -> str:
 
 def parse_config(text: str, source: str = "config") -> tuple[dict[str, Any], LineMap]:
     """Parse YAML text into a mapping; ConfigError (with line and column) otherwise."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(
-            f"{source} is not valid YAML{where}: {problem}",
-            hint="fix the syntax there (indentation, an unquoted ': ' or '#', a tab)",
-        ) from None
+    data, root = load_yaml(text, source)
     if data is None:
         raise ConfigError(f"{source} is empty", hint="an Axolotl config is a YAML mapping of keys")
     if not isinstance(data, dict):
@@ -83,4 +78,4 @@ def parse_config(text: str, source: str = "config") -> tuple[dict[str, Any], Lin
         raise ConfigError(
             f"{source} has non-text keys: {bad!r}", hint="quote them or fix the indentation"
         )
-    return data, LineMap(text)
+    return data, LineMap(root=root)
