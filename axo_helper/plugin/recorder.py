@@ -110,7 +110,11 @@ class MetricsRecorder:
         }
 
     def log(self, *, step: int, logs: dict[str, Any]) -> None:
-        """A Trainer log line: carries the loss and learning rate of `step`."""
+        """A Trainer log line: carries the loss and learning rate of `step`, or an
+        evaluation's loss (an `eval` line: `axo-helper report` plots it by step)."""
+        if "eval_loss" in logs:
+            self._append({"event": "eval", "step": step, "eval_loss": finite(logs["eval_loss"])})
+            return
         pending = self._pending
         if pending is None or pending["step"] != step or "loss" not in logs:
             return  # eval / summary logs, or a log for a step already written

@@ -45,11 +45,14 @@ def test_recorder_streams_steps_and_writes_the_summary_once(tmp_path: Path) -> N
         rec.step(step=step, epoch=step / 3, tokens=tokens)
         if step != 2:  # step 2 was not logged (logging_steps > 1): written without a loss
             rec.log(step=step, logs={"loss": loss, "learning_rate": 1e-4, "grad_norm": 0.5})
-        rec.log(step=step, logs={"eval_loss": 9.9})  # other logs are ignored
+        rec.log(step=step, logs={"eval_loss": 9.9})  # an evaluation: its own line
     first = rec.finish()
     assert rec.finish() == {}  # post_train's second call: nothing more
 
-    lines = read_stream(tmp_path)
+    everything = read_stream(tmp_path)
+    evals = [ln for ln in everything if ln["event"] == "eval"]
+    assert [(e["step"], e["eval_loss"]) for e in evals] == [(1, 9.9), (2, 9.9), (3, 9.9)]
+    lines = [ln for ln in everything if ln["event"] != "eval"]
     assert [ln["event"] for ln in lines] == ["start", "step", "step", "step", "end"]
     s1, s2, s3 = lines[1:4]
     assert (s1["step"], s1["loss"], s1["step_time_s"], s1["tokens"]) == (1, 2.0, 5.0, 200)
