@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from axo_helper import dataset as dataset_mod
 from axo_helper import hardware as hardware_mod
@@ -65,6 +65,7 @@ class PlanRequest:
     model: str
     data: str | None = None
     method: Method | None = None
+    freeze_layers: float | None = None  # method "freeze": a block count or a fraction
     seq_len: int | None = None
     micro_batch: int | None = None
     epochs: int | None = None
@@ -75,6 +76,24 @@ class PlanRequest:
     policy: str | Path | None = None
     calibration: Calibration | None = None
     use_calibration: bool = True
+
+
+def _implied(request: PlanRequest) -> Method | None:
+    """--freeze-layers alone means --method freeze."""
+    return "freeze" if request.freeze_layers is not None else None
+
+
+def installed_integrations(policy: planner.Policy) -> frozenset[str]:
+    """The optional integrations the policy may plan with that are importable here
+    (found, not imported: importing liger would import torch)."""
+    import importlib.util
+
+    name = policy.fused_ce.package
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        found = False
+    return frozenset({name}) if found else frozenset()
 
 
 def make_plan(request: PlanRequest, /, *, hardware: Hardware | None = None) -> Plan:
@@ -96,7 +115,7 @@ def make_plan(request: PlanRequest, /, *, hardware: Hardware | None = None) -> P
     if calibration is None and request.use_calibration and hw.gpu is not None:
         from axo_helper.calibration import CalibrationStore
 
-        methods = planner_methods(hw, policy, request.method)
+        methods = planner_methods(hw, policy, request.method or _implied(request))
         calibration = CalibrationStore().calibration(
             hw.gpu.profile or hw.gpu.name, spec.family, methods
         )
@@ -112,7 +131,28 @@ def make_plan(request: PlanRequest, /, *, hardware: Hardware | None = None) -> P
         distributed=request.distributed,
         calibration=calibration,
         cpu_memory_gib=host_memory_gib() if hw.is_cpu else None,
+        freeze_layers=request.freeze_layers,
+        installed=installed_integrations(policy),
+        host_memory_gib=host_memory_gib() if hw.source == "nvml" else None,
     )
     if calibration is not None and calibration.warnings:
         result = replace(result, warnings=(*result.warnings, *calibration.warnings))
     return result
+
+
+def longest_lengths(request: PlanRequest, /) -> tuple[Plan, list[Any]]:
+    """`plan --longest`: the plan, and the longest sequence that fits with each toolbox
+    option for its method (planner/longest.py)."""
+    from axo_helper.planner.longest import longest
+
+    hw = hardware_mod.resolve(request.gpu, nodes=request.nodes, allow_cpu=request.allow_cpu)
+    chosen = make_plan(request, hardware=hw)
+    rows = longest(
+        hw,
+        chosen.model,
+        planner.load_policy(request.policy),
+        request.method or chosen.method,
+        installed=installed_integrations(planner.load_policy(request.policy)),
+        host_memory_gib=host_memory_gib() if hw.source == "nvml" else None,
+    )
+    return chosen, rows

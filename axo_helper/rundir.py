@@ -9,6 +9,7 @@
       metrics.jsonl   one line per step, written by the plugin
       metrics.json    the plugin's summary at the end
       adapter/ merged/ Modelfile manifest.json   the export step (.export.lock while it runs)
+      report.html     `axo-helper report`: the run's figures and the held-out comparison
 
 plan.json (the record) is written by `run` only, through `write_plan_record`. Its
 readers (export's model card, the plugin's calibration) go through `plan_object`,
@@ -39,6 +40,7 @@ MERGED = "merged"
 MODELFILE = "Modelfile"
 MANIFEST = "manifest.json"
 EXPORT_LOCK = ".export.lock"
+REPORT_HTML = "report.html"
 # The exported variants, in the order export builds and lists them.
 EXPORT_VARIANTS: tuple[str, ...] = (ADAPTER, MERGED)
 
@@ -125,6 +127,10 @@ class RunDir:
     def export_lock(self) -> Path:
         return self.path / EXPORT_LOCK
 
+    @property
+    def report_html(self) -> Path:
+        return self.path / REPORT_HTML
+
     def read_plan_record(self) -> dict[str, Any] | None:
         """plan.json as written, or None when it is missing or not a JSON object."""
         try:
@@ -132,6 +138,16 @@ class RunDir:
         except (OSError, ValueError):
             return None
         return record if isinstance(record, dict) else None
+
+    def read_config(self) -> dict[str, Any] | None:
+        """axolotl.yml as written, or None when it is missing or not a YAML mapping."""
+        import yaml
+
+        try:
+            cfg = yaml.safe_load(self.config.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            return None
+        return cfg if isinstance(cfg, dict) else None
 
     def write_plan_record(self, record: Mapping[str, Any]) -> None:
         """Write plan.json atomically, keys in RECORD_ORDER first."""
@@ -208,3 +224,53 @@ def data_rows(record: Mapping[str, Any] | None) -> int | None:
     inputs = record.get("inputs") if isinstance(record, Mapping) else None
     rows = inputs.get("data_rows") if isinstance(inputs, Mapping) else None
     return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
+
+
+# --------------------------------------------------------------------------- a copied run directory
+# The config keys `run` writes as absolute paths inside the run directory.
+RUN_PATH_KEYS = (
+    "output_dir",
+    PLUGIN_RUN_DIR_KEY,
+    "dataset_prepared_path",
+    "deepspeed",
+    "resume_from_checkpoint",
+)
+
+
+def config_run_dir(cfg: Mapping[str, Any]) -> Path | None:
+    """The run directory a config was written for: axo_helper_run_dir, else output/'s parent."""
+    named = cfg.get(PLUGIN_RUN_DIR_KEY)
+    if isinstance(named, str) and Path(named).is_absolute():
+        return Path(named)
+    out = cfg.get("output_dir")
+    if isinstance(out, str) and Path(out).is_absolute() and Path(out).name == OUTPUT:
+        return Path(out).parent
+    return None
+
+
+def rebound_paths(run_dir: Path, cfg: Mapping[str, Any]) -> dict[str, str]:
+    """The path keys of cfg that point into another run directory, mapped into run_dir.
+
+    A run directory copied (`cp -a runs/A runs/B`) or moved keeps A's absolute paths in
+    its axolotl.yml; B's own files are the same paths under B. {} when cfg is B's own.
+    """
+    origin = config_run_dir(cfg)
+    here = Path(run_dir).resolve()
+    if origin is None or _same(origin, here):
+        return {}
+    changes: dict[str, str] = {}
+    for key in RUN_PATH_KEYS:
+        value = cfg.get(key)
+        if not isinstance(value, str) or not Path(value).is_absolute():
+            continue
+        p = Path(value)
+        if p == origin or origin in p.parents:
+            changes[key] = str(here / p.relative_to(origin))
+    return changes
+
+
+def _same(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError):
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    return a.resolve() == b.resolve()

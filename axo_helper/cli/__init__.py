@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "demo": "axo_helper.cli.demo:demo",
     "export": "axo_helper.cli.export:export",
     "calibration": "axo_helper.cli.calibration:calibration",
+    "trace": "axo_helper.cli.trace:trace",
+    "report": "axo_helper.cli.report:report",
 }
 
 
@@ -81,6 +83,13 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(Interrupted.exit_code)
+        except OSError as exc:
+            # A disk that is full or read-only, a parent that is a file: not a bug.
+            from axo_helper.errors import os_error
+
+            err = os_error(exc, exc.filename or "a file")
+            report_error(err)
+            ctx.exit(err.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:

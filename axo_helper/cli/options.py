@@ -24,6 +24,7 @@ PLAN_OPTION_NAMES = (
     "model",
     "data",
     "method",
+    "freeze_layers",
     "seq_len",
     "micro_batch",
     "epochs",
@@ -32,6 +33,24 @@ PLAN_OPTION_NAMES = (
     "tokenizer",
     "use_calibration",
 )
+
+class _BlockCount(click.ParamType):
+    """A block count (4) or a fraction of the blocks (0.25)."""
+
+    name = "N|FRACTION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            try:
+                number = float(str(value))
+            except ValueError:
+                self.fail(f"{value!r} is neither a block count nor a fraction", param, ctx)
+        if number <= 0 or (number >= 1 and number != int(number)):
+            self.fail(f"{value!r}: use a whole count >= 1 or a fraction in (0, 1)", param, ctx)
+        return int(number) if number >= 1 else number
+
 
 _OPTIONS = [
     click.option(
@@ -55,9 +74,18 @@ _OPTIONS = [
     ),
     click.option(
         "--method",
-        type=click.Choice(["full", "lora", "qlora"]),
+        type=click.Choice(["full", "lora", "qlora", "freeze"]),
         default=None,
-        help="Force the method instead of the policy's first that fits.",
+        help="Force the method instead of the policy's first that fits (freeze: train the "
+        "last blocks only).",
+    ),
+    click.option(
+        "--freeze-layers",
+        type=_BlockCount(),
+        default=None,
+        metavar="N|FRACTION",
+        help="Blocks a partial fine-tune trains: the last N, or a fraction of them "
+        "(implies --method freeze; default: the policy's share, 0.25).",
     ),
     click.option(
         "--seq-len",

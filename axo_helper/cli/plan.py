@@ -15,23 +15,60 @@ from axo_helper.specs import Plan
 @click.option(
     "json_", "--json", is_flag=True, help="Print the plan as one JSON object (docs/plan.md)."
 )
-def plan(json_: bool, **opts: Any) -> None:
+@click.option(
+    "--longest",
+    is_flag=True,
+    help="Also print the longest sequence_len that fits with each memory option "
+    "(checkpointing, fused cross-entropy, 8-bit states, sharding, offload).",
+)
+def plan(json_: bool, longest: bool, **opts: Any) -> None:
     """Plan an Axolotl fine-tune that fits the GPU, and show the reasoning.
 
     \b
     axo-helper plan --gpu rtx4090 --model meta-llama/Llama-3.1-8B --data qa.jsonl
     axo-helper plan --gpu 8xh100 --model meta-llama/Llama-3.1-8B --method full --json
     """
-    from axo_helper.core import make_plan
+    from axo_helper.core import longest_lengths, make_plan
     from axo_helper.output import emit_json, warn
 
-    result = make_plan(plan_request(opts))
+    request = plan_request(opts)
+    rows: list[Any] = []
+    if longest:
+        result, rows = longest_lengths(request)
+    else:
+        result = make_plan(request)
     if json_:
-        emit_json(result.to_json())
+        obj = result.to_json()
+        if longest:
+            obj["longest"] = [r.as_dict() for r in rows]
+        emit_json(obj)
     else:
         show(result)
+        if longest:
+            show_longest(result, rows)
     for message in result.warnings:
         warn(message)
+
+
+def show_longest(p: Plan, rows: list[Any]) -> None:
+    """How long can the sequences be: one row per memory option, each adding to the last."""
+    from rich.table import Table
+
+    from axo_helper.output import console
+
+    t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    t.add_column(f"longest sequence ({p.method}, micro batch 1)")
+    t.add_column("tokens", justify="right")
+    t.add_column("GiB", justify="right")
+    t.add_column("tokens/s", justify="right")
+    for r in rows:
+        t.add_row(
+            r.option,
+            f"{r.sequence_len:,}" if r.sequence_len else "does not fit",
+            f"{r.total_gib:.1f}" if r.total_gib is not None else "-",
+            f"{r.tokens_per_second:,.0f}" if r.tokens_per_second else "-",
+        )
+    console().print(t)
 
 
 def _count(n: int) -> str:
@@ -59,18 +96,25 @@ def show(p: Plan) -> None:
     s = p.setup
     r = p.reasons
     out.print(f"[bold]Plan[/bold] for {p.model.name} on {p.hardware.describe()}")
+    for note in p.model.notes[:1]:
+        if note.startswith("architecture from the shipped preset"):
+            out.print(f"  {note}")
 
     t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     t.add_column("setting")
     t.add_column("value")
     t.add_column("why", overflow="fold")
     lora = ""
-    if s.method != "full":
+    if s.method in ("lora", "qlora"):
         lora = (
             f" (r={s.lora_r}, alpha {p.lora_alpha}, "
             f"{', '.join((*s.lora_targets, *s.lora_target_parameters))})"
         )
     t.add_row("method", f"{s.method}{lora}", r.get("method", ""))
+    if s.method == "freeze":
+        trained = s.model.num_layers - s.frozen_layers
+        head = ", the head too" if s.train_head else ""
+        t.add_row("trained blocks", f"the last {trained} of {s.model.num_layers}{head}", "")
     t.add_row("precision", s.precision, r.get("precision", ""))
     t.add_row("attention", s.attn_implementation, r.get("attn_implementation", ""))
     t.add_row("sequence length", str(s.sequence_len), r.get("sequence_len", ""))
@@ -88,6 +132,12 @@ def show(p: Plan) -> None:
         r.get("gradient_checkpointing", ""),
     )
     t.add_row("optimizer", s.optimizer, r.get("optimizer", ""))
+    if "fused_cross_entropy" in r:
+        t.add_row(
+            "cross-entropy",
+            "fused (Liger)" if s.fused_cross_entropy else "standard",
+            r["fused_cross_entropy"],
+        )
     t.add_row("distributed", s.distributed, r.get("distributed", ""))
     trainable = _count(p.memory.trainable_params)
     if p.adapter_bytes is not None:

@@ -52,6 +52,7 @@ from axo_helper.cli.options import plan_options, plan_request
     help="Tries in all, counting retries after CUDA out-of-memory.",
 )
 @click.option("--no-export", is_flag=True, help="Stop at Axolotl's output (skip adapter/merged).")
+@click.option("--no-report", is_flag=True, help="Do not write report.html when training finishes.")
 @click.option(
     "--node-rank", type=click.IntRange(min=0), default=None, help="This node (multi-node)."
 )
@@ -70,6 +71,7 @@ def run(
     max_steps: int | None,
     max_attempts: int,
     no_export: bool,
+    no_report: bool,
     node_rank: int | None,
     master_addr: str | None,
     master_port: int,
@@ -122,12 +124,31 @@ def run(
         verbose=verbose and not json_,
     )
     result = start_run(req, display=display)
+    if result.status == "finished" and not no_report and not node_rank:
+        write_run_report(result.run_dir, quiet=quiet or json_)
     if json_:
         emit_json(result.to_json())
     else:
         show(result, quiet=quiet)
     if result.exit_code:
         raise SystemExit(result.exit_code)
+
+
+def write_run_report(run_dir: Path, *, quiet: bool) -> None:
+    """report.html of a finished run (docs/report.md); a failure warns, the training stands."""
+    import os
+
+    from axo_helper.output import warn
+    from axo_helper.report import EvalOptions, ReportOptions, write_report
+
+    try:
+        write_report(run_dir, ReportOptions(eval=EvalOptions(progress=not quiet)))
+    except Exception as exc:
+        if os.environ.get("AXO_HELPER_DEBUG"):
+            raise
+        from axo_helper.shell import command
+
+        warn(f"report.html not written ({exc}); retry with: {command('axo-helper', 'report', run_dir)}")
 
 
 def show(result: Any, *, quiet: bool = False) -> None:
@@ -153,6 +174,8 @@ def show(result: Any, *, quiet: bool = False) -> None:
         if export is not None:
             for name, variant in export()["variants"].items():
                 echo(f"  {name}: {variant['path']}")
+        if run_dir.report_html.is_file():
+            echo(f"  report: {run_dir.report_html}")
         return
     if not quiet or result.message:
         click.echo(f"{result.status}: {result.message or result.run_dir}", err=True)

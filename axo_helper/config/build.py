@@ -25,6 +25,7 @@ from axo_helper.config.reasons import (
 )
 from axo_helper.config.sheet import Sheet, settings_of
 from axo_helper.config.templating import comment_text
+from axo_helper.config.unfrozen import unfrozen_parameters
 from axo_helper.memory.params import unadapted_weights
 from axo_helper.rundir import PLUGIN, PLUGIN_PREDICTED_KEY, PLUGIN_RUN_DIR_KEY
 from axo_helper.specs import ModelSpec, Plan
@@ -99,6 +100,9 @@ def _method_keys(sheet: Sheet, plan: Plan) -> None:
         sheet.put("load_in_8bit", False, sheet.reasons.get("method") or METHOD_REASON["full"])
         sheet.put("load_in_4bit", False, "every weight trains, so none is quantized")
         return
+    if s.method == "freeze":
+        _freeze_keys(sheet, plan)
+        return
     put = sheet.put
     put("adapter", s.method, sheet.reasons.get("method") or METHOD_REASON[s.method])
     put(
@@ -136,6 +140,24 @@ def _method_keys(sheet: Sheet, plan: Plan) -> None:
     kernels = settings_of(plan).lora_kernels
     for key in ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "lora_embedding_kernel"):
         sheet.put_setting(key, kernels)
+
+
+def _freeze_keys(sheet: Sheet, plan: Plan) -> None:
+    """A partial fine-tune: no adapter, every block before the last ones frozen."""
+    s = plan.setup
+    kept = s.model.num_layers - s.frozen_layers
+    why = sheet.reasons.get("method") or (
+        f"partial fine-tune: the last {kept} of {s.model.num_layers} blocks train"
+    )
+    sheet.put("load_in_8bit", False, why)
+    sheet.put("load_in_4bit", False, "the trained blocks update their own weights: none quantized")
+    head = " and the output head" if s.train_head else ""
+    sheet.put(
+        "unfrozen_parameters",
+        unfrozen_parameters(s),
+        f"regexes over parameter names: blocks {s.frozen_layers}-{s.model.num_layers - 1}, "
+        f"the final norm{head} train; every other parameter is frozen",
+    )
 
 
 def _lora_target_keys(sheet: Sheet, plan: Plan) -> None:

@@ -136,7 +136,8 @@ def batch_of(cfg: Mapping[str, Any]) -> tuple[int, int]:
 def method_of(cfg: Mapping[str, Any]) -> Method:
     adapter = cfg.get("adapter")
     if not adapter:
-        return "full"
+        # Axolotl's unfrozen_parameters: every other parameter frozen (a partial fine-tune)
+        return "freeze" if cfg.get("unfrozen_parameters") else "full"
     if adapter == "qlora" or _truthy(cfg.get("load_in_4bit")):
         return "qlora"
     return "lora"
@@ -315,7 +316,24 @@ def setup_from_config(
             if cfg.get("gradient_accumulation_steps") is not None
             else None
         ),
+        **_freeze_fields(cfg, model, method),
     )
+
+
+def _freeze_fields(cfg: Mapping[str, Any], model: ModelSpec, method: Method) -> dict[str, Any]:
+    """trainable_layers / train_head of a partial fine-tune (unfrozen_parameters); patterns
+    that are not "the last N blocks" are sized as training every block."""
+    if method != "freeze":
+        return {}
+    from axo_helper.config.unfrozen import read_unfrozen
+
+    patterns = cfg.get("unfrozen_parameters") or ()
+    if isinstance(patterns, str):
+        patterns = (patterns,)
+    found = read_unfrozen([str(p) for p in patterns], model)
+    if found is None:
+        return {"trainable_layers": model.num_layers, "train_head": True}
+    return {"trainable_layers": found.trainable_layers, "train_head": found.train_head}
 
 
 # ------------------------------------------------------------------ chat keys

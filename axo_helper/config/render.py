@@ -59,6 +59,7 @@ def _summary(plan: Plan) -> list[str]:
         "full": "full fine-tune",
         "lora": f"LoRA r={s.lora_r}",
         "qlora": f"QLoRA r={s.lora_r}",
+        "freeze": f"partial fine-tune (last {s.model.num_layers - s.frozen_layers} blocks)",
     }[s.method]
     lines = [
         f"{method} of {plan.model.name} on {plan.hardware.describe()}",

@@ -195,6 +195,7 @@ def _device_gpu(d: _Device, driver: str) -> GPU:
         driver=driver,
         profile=profile.key if profile is not None else None,
         uuid=d.uuid,
+        link_gbps=profile.gpu.link_gbps if profile is not None else None,
     )
 
 

@@ -112,6 +112,11 @@ def _build_profile(entry: Any, position: int) -> Profile:
         isinstance(tflops, bool) or not isinstance(tflops, (int, float)) or tflops <= 0
     ):
         raise _bad_preset(where, "tflops_bf16 must be a positive number or null")
+    link = entry.get("link_gbps")
+    if link is not None and (
+        isinstance(link, bool) or not isinstance(link, (int, float)) or link <= 0
+    ):
+        raise _bad_preset(where, "link_gbps must be a positive number or null")
     vendor = entry["vendor"]
     if vendor not in ("nvidia", "amd"):
         raise _bad_preset(where, f"vendor must be nvidia or amd, not {vendor!r}")
@@ -127,6 +132,7 @@ def _build_profile(entry: Any, position: int) -> Profile:
         tflops_bf16=float(tflops) if tflops is not None else None,
         vendor=vendor,
         profile=key,
+        link_gbps=float(link) if link is not None else None,
     )
     return Profile(
         key=key, gpu=gpu, aliases=tuple(aliases), notes=entry.get("notes"), arch=entry.get("arch")

@@ -74,14 +74,14 @@ ALLOCATOR_RESERVE_FRACTION = 0.10
 NCCL_BUFFERS_GIB = 0.3
 
 # ---- activations --------------------------------------------------------------------
-# Without gradient checkpointing every block's saved tensors stay alive, and that is where
-# the op-by-op count is least certain: the dev set's no-checkpointing rows (litgpt, phi-1.5
-# and Llama-2-7B, micro batch 1->4) grow 1.25-1.5x faster per token than the tensors we
-# can name (autograd keeps extra views, casts and residual copies). 1.25 puts the
-# Llama-2-7B rows within 1% and leaves phi-1.5 13% under; it errs on the side of
-# checkpointing, which costs speed, not an OOM. To be re-measured on the Axolotl stack by
-# benchmarks/gpu_measure.py.
-NO_CHECKPOINTING_SAVED_FACTOR = 1.25
+# Without gradient checkpointing every block's saved tensors stay alive. On the Axolotl
+# stack the tensors named op by op in activations.py are all of them: the real step
+# traced on fake tensors (axo-helper trace, benchmarks/trace_vs_estimate.py) matches them
+# within 1% per block for every preset, once each LoRA adapter's own 16-bit input copy
+# and the fp32 residual stream of fp32-embedding full fine-tunes are counted. Other
+# stacks keep more: litgpt's blocks measure 1.25x the named tensors (the dev set's
+# no-checkpointing rows), which is that Stack's `no_checkpointing_factor`.
+NO_CHECKPOINTING_SAVED_FACTOR = 1.0
 # PEFT's ParamWrapper (lora_target_parameters, peft/tuners/lora/layer.py _activate_lora)
 # builds W + B@A as a whole tensor under torch parametrize each forward: autograd keeps
 # that sum for the input gradient, and backward makes its gradient of the same size. So
@@ -101,5 +101,15 @@ PARALLEL_BLOCK_TYPES = frozenset({"phi", "gptj", "cohere"})
 # Families using LayerNorm rather than RMSNorm (matters only without autocast: LayerNorm
 # then saves its 16-bit input, RMSNorm implementations upcast to fp32 explicitly).
 LAYERNORM_TYPES = frozenset({"phi", "gpt_neox", "gpt2", "gptj", "falcon", "starcoder2"})
+# Families whose RMSNorm multiplies in fp32, x * (1 + weight.float()) (Gemma 1/2/3): a
+# trainable norm weight's gradient reads the fp32 normalised input (traced).
+FP32_NORM_OUTPUT_TYPES = frozenset({"gemma", "gemma2", "gemma3", "gemma3_text"})
 # Families with extra pre/post norms per block (Gemma 2/3: four RMSNorms per layer).
 FOUR_NORM_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text"})
+# Families whose head applies a final logit soft-cap, tanh(logits / cap) * cap (Gemma 2:
+# final_logit_softcapping 30); tanh saves its output for backward, one more 16-bit
+# tensor over the vocabulary (traced: 14 rather than 12 bytes per logit).
+SOFTCAP_TYPES = frozenset({"gemma2"})
+# Families that normalise q and k per head before rotary (RMSNorm of head_dim):
+# Qwen 3 (q_norm, k_norm), Gemma 3, OLMo 2/3 (traced on Qwen 3).
+QK_NORM_TYPES = frozenset({"qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2", "olmo3"})

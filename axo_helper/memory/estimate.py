@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from axo_helper.memory.activations import activations, logits_bytes
+from dataclasses import dataclass
+
+from axo_helper.memory.activations import (
+    ActivationBytes,
+    activations,
+    embedding_backward_bytes,
+    logits_bytes,
+)
 from axo_helper.memory.constants import (
     ALLOCATOR_RESERVE_FRACTION,
     CUDA_CONTEXT_GIB,
@@ -11,9 +18,56 @@ from axo_helper.memory.constants import (
 from axo_helper.memory.overhead import overhead
 from axo_helper.memory.params import trainable_params
 from axo_helper.memory.stack import AXOLOTL, Stack
-from axo_helper.memory.state import trainable_state
-from axo_helper.memory.weights import weights
+from axo_helper.memory.state import StateBytes, trainable_state
+from axo_helper.memory.weights import WeightBytes, weights
 from axo_helper.specs import GIB, MemoryBreakdown, TrainSetup
+
+
+@dataclass(frozen=True)
+class TensorTerms:
+    """The tensors the estimate counts, in bytes, before context and allocator reserve:
+    what `axo-helper trace` measures on the real code (see axo_helper/trace)."""
+
+    weights: float  # resident weights (base + adapters)
+    state: float  # gradients + optimizer states + master copies on the GPU
+    activations: float  # saved activations + the recompute working set beyond the loss
+    logits: float  # the loss buffers over the vocabulary at their peak
+    step: float  # the forward/backward peak on top of weights and state
+    optimizer_step: float  # the optimizer step's temporaries
+
+    @property
+    def allocated(self) -> float:
+        return self.weights + self.state + max(self.step, self.optimizer_step)
+
+
+def tensor_terms(setup: TrainSetup, stack: Stack = AXOLOTL) -> TensorTerms:
+    """weights, state, activations, logits of `setup` as estimate() combines them."""
+    return _terms(
+        weights(setup, stack),
+        trainable_state(setup, stack),
+        activations(setup, stack),
+        logits_bytes(setup, stack),
+        embedding_backward_bytes(setup, stack),
+    )
+
+
+def _terms(
+    w: WeightBytes, st: StateBytes, act: ActivationBytes, logit: float, emb_bwd: float
+) -> TensorTerms:
+    # Activation phase: saved activations, plus the larger of the loss buffers and the
+    # layer recompute working set (they are alive at different moments of backward).
+    # A tied head's gradient sum at the end of backward is a moment of its own; when it
+    # is the larger, it is counted with the loss buffers.
+    act_phase = act.saved + max(logit, act.working)
+    activations_b = act.saved + max(0.0, act.working - logit)
+    return TensorTerms(
+        weights=w.gpu,
+        state=st.gpu,
+        activations=activations_b,
+        logits=max(logit, emb_bwd - activations_b),
+        step=max(act_phase, emb_bwd),
+        optimizer_step=st.step_temp,
+    )
 
 
 def estimate(setup: TrainSetup, stack: Stack = AXOLOTL) -> MemoryBreakdown:
@@ -25,17 +79,16 @@ def estimate(setup: TrainSetup, stack: Stack = AXOLOTL) -> MemoryBreakdown:
     w = weights(setup, stack)
     st = trainable_state(setup, stack)
     act = activations(setup, stack)
-    logit = logits_bytes(setup, stack)
     ov = overhead(setup, st, stack)
-
-    # Activation phase: saved activations, plus the larger of the loss buffers and the
-    # layer recompute working set (they are alive at different moments of backward).
-    act_phase = act.saved + max(logit, act.working)
-    step_phase = st.step_temp
+    terms = _terms(
+        w, st, act, logits_bytes(setup, stack), embedding_backward_bytes(setup, stack)
+    )
+    act_phase = terms.step
+    step_phase = terms.optimizer_step
     dynamic = max(act_phase, step_phase)
 
-    activations_b = act.saved + max(0.0, act.working - logit)
-    logits_b = logit
+    activations_b = terms.activations
+    logits_b = terms.logits
     state_b = st.gpu
     notes = [*w.notes, *st.notes, *act.notes, *ov.notes]
     if step_phase > act_phase:

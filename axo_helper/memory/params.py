@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from axo_helper.memory.constants import FOUR_NORM_TYPES, PARALLEL_BLOCK_TYPES
-from axo_helper.specs import LinearShape, ModelSpec, TrainSetup
+from axo_helper.specs import FULL_WEIGHT_METHODS, LinearShape, ModelSpec, TrainSetup
 
 # modules_to_save names: a full trainable copy of the input embedding or the output head.
 _INPUT_EMBEDDING_NAMES = ("embed_tokens", "wte", "word_embeddings", "embed_in", "embeddings")
@@ -40,8 +40,8 @@ def targeted_linears(
 
 def unadapted_weights(setup: TrainSetup) -> tuple[str, ...]:
     """Block weights no LoRA adapter reaches (an MoE router, experts left out), by name;
-    empty for a full fine-tune."""
-    if setup.method == "full":
+    empty for a full fine-tune (or a partial one)."""
+    if setup.method in FULL_WEIGHT_METHODS:
         return ()
     m = setup.model
     adapted = {
@@ -75,7 +75,7 @@ def setup_lora_params(setup: TrainSetup) -> int:
 def wrapped_weight_elements(setup: TrainSetup) -> int:
     """Elements per block of the weight tensors PEFT's ParamWrapper adapts: it builds
     W + B@A as a full tensor each forward (torch parametrize), so they cost memory."""
-    if setup.method == "full" or not setup.lora_target_parameters:
+    if setup.method in FULL_WEIGHT_METHODS or not setup.lora_target_parameters:
         return 0
     shapes = targeted_linears(setup.model, (), setup.lora_target_parameters)
     return sum(ls.d_in * ls.d_out * ls.count for ls in shapes)
@@ -101,6 +101,10 @@ def trainable_params(setup: TrainSetup) -> int:
     modules_to_save copies for LoRA/QLoRA."""
     if setup.method == "full":
         return setup.model.total_params
+    if setup.method == "freeze":
+        from axo_helper.memory.freeze import freeze_trainable_params
+
+        return freeze_trainable_params(setup)
     saved, _ = modules_to_save_params(setup.model, setup.lora_modules_to_save)
     return setup_lora_params(setup) + saved
 
@@ -125,6 +129,9 @@ def largest_tensor(setup: TrainSetup) -> int:
     head = m.vocab_size * m.hidden_size
     if setup.method == "full":
         return max(max((ls.d_in * ls.d_out * ls.count for ls in m.linears), default=0), head)
+    if setup.method == "freeze":
+        block = max((ls.d_in * ls.d_out * ls.count for ls in m.linears), default=0)
+        return max(block, head if setup.train_head else 0)
     adapters = targeted_linears(m, setup.lora_targets, setup.lora_target_parameters)
     biggest = max((setup.lora_r * max(ls.d_in, ls.d_out) * ls.count for ls in adapters), default=0)
     saved, _ = modules_to_save_params(m, setup.lora_modules_to_save)

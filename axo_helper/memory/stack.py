@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from axo_helper.memory.constants import DS_AXOLOTL_SUB_GROUP, DS_DEFAULT_REDUCE_BUCKET, FP32_BYTES
+from axo_helper.memory.constants import (
+    DS_AXOLOTL_SUB_GROUP,
+    DS_DEFAULT_REDUCE_BUCKET,
+    FP32_BYTES,
+    NO_CHECKPOINTING_SAVED_FACTOR,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class Stack:
     # FSDP1 flat parameters (use_orig_params) carry gradient storage for their frozen
     # members too; FSDP2 (Axolotl) shards per parameter and frozen ones get no gradient.
     fsdp_frozen_grads: bool = False
+    # Bytes saved per block without checkpointing, as a multiple of the tensors named op
+    # by op (constants.NO_CHECKPOINTING_SAVED_FACTOR: 1.0 on Axolotl, traced).
+    no_checkpointing_factor: float = NO_CHECKPOINTING_SAVED_FACTOR
 
 
 AXOLOTL = Stack(name="axolotl")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from axo_helper.memory.constants import FP32_BYTES, PAGED_STATE_ON_GPU_FRACTION
+from axo_helper.memory.freeze import block_size, head_params, trainable_layers
 from axo_helper.memory.optimizers import OptimizerSpec, optimizer_spec
 from axo_helper.memory.params import (
     block_params,
@@ -38,10 +39,21 @@ def _trainable_groups(setup: TrainSetup, stack: Stack) -> list[tuple[float, int]
         if emb_bytes == half:
             return [(m.total_params, half)]
         return [(m.total_params - m.embedding_params, half), (m.embedding_params, emb_bytes)]
+    if setup.method == "freeze":
+        return _freeze_groups(setup, stack)
     n_lora = setup_lora_params(setup)
     saved, _ = modules_to_save_params(m, setup.lora_modules_to_save)
     adapter_bytes = half if is_deepspeed(setup) else max(stack.adapter_bytes, half)
     return [(n_lora, adapter_bytes), (saved, half)]
+
+
+def _freeze_groups(setup: TrainSetup, stack: Stack) -> list[tuple[float, int]]:
+    """The unfrozen blocks and final norm in the training dtype; the head, when it
+    trains, in its loaded dtype (fp32 with sdpa/eager, as in a full fine-tune)."""
+    m = setup.model
+    half = element_bytes(setup)
+    blocks = trainable_layers(setup) * block_size(m) + m.hidden_size
+    return [(blocks, half), (head_params(setup), full_embedding_bytes(setup, stack))]
 
 
 def trainable_state(setup: TrainSetup, stack: Stack = AXOLOTL) -> StateBytes:

@@ -14,7 +14,7 @@ from axo_helper.memory.constants import (
 from axo_helper.memory.params import modules_to_save_params, norms_per_layer, setup_lora_params
 from axo_helper.memory.sharding import element_bytes, is_deepspeed, ranks, shards_params
 from axo_helper.memory.stack import AXOLOTL, Stack
-from axo_helper.specs import TrainSetup
+from axo_helper.specs import FULL_WEIGHT_METHODS, TrainSetup
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,15 @@ def weights(setup: TrainSetup, stack: Stack = AXOLOTL) -> WeightBytes:
     kbit = setup.method == "qlora" or (setup.method == "lora" and setup.load_in_8bit)
     base: float
     load_peak: float
-    if setup.method == "full":
+    if setup.method in FULL_WEIGHT_METHODS:
+        # freeze: the loader treats it as a full fine-tune (no adapter), same dtypes.
         base, load_peak = _full_base(setup, stack, notes)
     elif kbit:
         base, load_peak = _kbit_base(setup, stack, notes)
     else:
         base = setup.model.total_params * element_bytes(setup)
         load_peak = base
-    adapters = _adapters(setup, stack, notes) if setup.method != "full" else 0.0
+    adapters = _adapters(setup, stack, notes) if setup.method not in FULL_WEIGHT_METHODS else 0.0
 
     gpu = base
     host = 0.0
@@ -63,6 +64,9 @@ def weights(setup: TrainSetup, stack: Stack = AXOLOTL) -> WeightBytes:
         if setup.cpu_offload:
             host = gpu + adapters
             gpu, adapters = 0.0, 0.0
+            # The shards are loaded into host memory (ZeRO-3 zero.Init with offload_param,
+            # FSDP cpu_ram_efficient_loading): no loading peak on the GPU.
+            load_peak = 0.0
             notes.append("parameters offloaded to host RAM (ZeRO-3 offload_param / FSDP offload)")
     return WeightBytes(
         gpu=gpu + adapters, host=host, load_peak=load_peak + adapters, notes=tuple(notes)
@@ -156,7 +160,7 @@ def full_embedding_bytes(setup: TrainSetup, stack: Stack) -> int:
     """Axolotl's fp32 embed_tokens/lm_head in a full fine-tune (see Stack)."""
     if (
         stack.fp32_embeddings_full_ft
-        and setup.method == "full"
+        and setup.method in FULL_WEIGHT_METHODS
         and setup.distributed in ("none", "ddp")
         and setup.attn_implementation in ("sdpa", "eager")
     ):

@@ -96,3 +96,14 @@ def from_dev_facts(entry: Mapping[str, Any], name: str) -> ModelSpec:
     """A ModelSpec from one entry of benchmarks/data/vram-dev-models.json."""
     hf_id = entry.get("hf_id")
     return from_config(entry, name=name, source="preset", hf_id=str(hf_id) if hf_id else None)
+
+
+def generic_note(model: ModelSpec) -> str | None:
+    """What plan and validate say about an architecture estimated from generic fields."""
+    if not model.generic:
+        return None
+    return (
+        f"{model.architecture or model.model_type} is not a known architecture: the estimate "
+        "uses generic config.json fields; `axo-helper trace CONFIG` runs the real model code "
+        "on fake tensors and gives an exact figure for its tensors (needs the train extra)"
+    )

@@ -8,20 +8,24 @@ presets/policy.yaml; docs/plan.md explains the rules. In short:
 2. sequence_len from the data's p99 (or the policy default), capped by the model;
    without --seq-len it is halved until something fits;
 3. at each sequence length, methods in the policy's preference order; the first
-   that fits wins (full only for small models);
-4. for a method, the micro batch is the largest power of two that fits (fit.py's
-   rule), up to the smallest one that keeps the GPU busy (tokens x hidden, policy)
-   and up to the target effective batch per GPU; then the first variant of the
-   policy's ladder (checkpointing, sharding, 8-bit/paged optimizers) that reaches
-   it. Choosing the micro batch first keeps it monotone in memory: more memory
-   never gives less;
+   that fits wins (full only for models up to the policy's size, with the default
+   optimizer and no offload);
+4. for a method, every candidate of the policy's ladder (checkpointing, DDP or
+   ZeRO-3/FSDP, 8-bit/paged optimizers, CPU offload, each with Liger's fused
+   cross-entropy where it is installed and supports the model) is fitted at its
+   largest micro batch up to the one that keeps the GPU busy (fit.py's rule), every
+   fitting micro batch is timed (speed.py, timing.py), and the fastest wins; ties
+   within the policy's tie band go to the simpler candidate. More memory only adds
+   candidates, so it never gives a slower plan;
 5. everything that was tried and not chosen is recorded as Rejected, with its
-   memory and the reason.
+   memory, its predicted time and the reason.
 
 Modules:
   policy.py        Policy, parse_policy, load_policy (presets/policy.yaml, validated)
   device.py        budget, precision and attention from the hardware
-  search.py        candidate setups, the ladder, the fastest variant that fits
+  search.py        candidate setups, the ladder, the fastest (variant, micro batch) that fits
+  speed.py         the time model's throughput per GPU class, communication, offload
+  longest.py       `plan --longest`: the longest sequence per memory option
   explain.py       reasons, rejected alternatives, warnings
   nothing_fits.py  the PlanError naming the smallest change that fits
   lengths.py       what Axolotl does with each row at a sequence_len (dropped, split)

@@ -8,14 +8,17 @@ timing (time model), settings (the other config values). Pure: no I/O, no torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from axo_helper.chat import decide as decide_chat
-from axo_helper.errors import PlanError, UsageError
-from axo_helper.planner import explain
+from axo_helper.errors import PlanError
+from axo_helper.planner import explain, freeze
+from axo_helper.planner.choose import choose_for_method, lightest
 from axo_helper.planner.device import device_facts
+from axo_helper.planner.integrations import fused_ce_allowed, without_integration
 from axo_helper.planner.lengths import row_fate, shortest_allowed
 from axo_helper.planner.nothing_fits import nothing_fits
+from axo_helper.planner.overrides import check_overrides
 from axo_helper.planner.packing import Packing
 from axo_helper.planner.packing import choose as choose_packing
 from axo_helper.planner.policy import Policy
@@ -24,17 +27,13 @@ from axo_helper.planner.search import (
     Search,
     VariantFit,
     candidate_methods,
-    choose_for_method,
     choose_seq_len,
     gib,
-    lightest,
     shrinking,
 )
 from axo_helper.planner.settings import decide_settings
 from axo_helper.planner.timing import timing
 from axo_helper.specs import (
-    DISTRIBUTED,
-    METHODS,
     DataSpec,
     Distributed,
     Hardware,
@@ -71,15 +70,38 @@ def plan(
     distributed: str | None = None,
     calibration: Calibration | None = None,
     cpu_memory_gib: float | None = None,
+    freeze_layers: float | None = None,
+    installed: frozenset[str] = frozenset(),
+    host_memory_gib: float | None = None,
 ) -> Plan:
     """Decide a training setup that fits `hardware` (see the package docstring).
 
     `calibration`: measured corrections read beforehand (calibration.Calibration).
     `cpu_memory_gib`: on CPU hardware, the host memory to plan against (the caller
     reads it; this function does no I/O). Raises PlanError when nothing fits and
-    UsageError for contradictory overrides.
+    UsageError for contradictory overrides. `freeze_layers`: blocks (or a fraction of
+    them) a partial fine-tune trains; it implies method "freeze". `installed`: the
+    import names of optional integrations the caller found (policy
+    `fused_cross_entropy.package`); an integration that is not installed is not
+    planned with, and a warning names the plan it would allow. `host_memory_gib`: the
+    node's host memory for CPU offload when the caller read it (None: the policy's).
     """
+    method = freeze.check_override(method, freeze_layers)
     check_overrides(hardware, model, policy, method, seq_len, micro_batch, epochs, distributed)
+    fused = fused_ce_allowed(hardware, model, policy)
+    if fused and policy.fused_ce.package not in installed:
+        kwargs: dict[str, Any] = dict(
+            method=method,
+            seq_len=seq_len,
+            micro_batch=micro_batch,
+            epochs=epochs,
+            distributed=distributed,
+            calibration=calibration,
+            cpu_memory_gib=cpu_memory_gib,
+            freeze_layers=freeze_layers,
+            host_memory_gib=host_memory_gib,
+        )
+        return without_integration(plan, hardware, model, data, policy, kwargs)
     device = device_facts(hardware, policy, cpu_memory_gib)
     chat = decide_chat(model, data) if data is not None and data.type == "chat_template" else None
     search = Search(
@@ -93,7 +115,10 @@ def plan(
         calibration=calibration,
         chat=chat,
         data=data,
+        fused_ce=fused,
+        host_memory_gib=host_memory_gib,
     )
+    search.freeze_layers = freeze_layers
     lengths = _lengths(model, data, policy, seq_len)
     methods = candidate_methods(hardware, policy, method)
     warnings = [*hardware.warnings, *device.warnings]
@@ -187,6 +212,9 @@ def _first_method(
         if auto and m == "full" and model.total_params > policy.full_max_params_b * 1e9:
             tried.append((m, None, "size"))
             continue
+        if auto and m == "freeze" and freeze.too_large(policy, model):
+            tried.append((m, None, "size"))
+            continue
         c = choose_for_method(search, m, seq, packing, micro_batch)
         if c is None:
             tried.append((m, lightest(search, m, seq, packing), "nofit"))
@@ -195,7 +223,7 @@ def _first_method(
             auto
             and m == "full"
             and policy.full_needs_default_optimizer
-            and c.fit.variant.optimizer != "default"
+            and (c.fit.variant.optimizer != "default" or c.fit.variant.offload)
         ):
             tried.append((m, c.fit, "squeezed"))
             continue
@@ -230,6 +258,8 @@ def _assemble(
         **reasons,
         **_choice_reasons(search, data, lengths, choice, rejected, auto_method, micro_batch, ga),
     }
+    if setup.method == "freeze":
+        reasons["method"] += f"; {freeze.describe(setup)}"
     lora = policy.lora.get(choice.method)
     lr = policy.learning_rate(choice.method, model.total_params)
     reasons["learning_rate"] = (
@@ -294,10 +324,12 @@ def _choice_reasons(
         "gradient_accumulation_steps": search.step_tokens.reason(
             choice.seq_len, choice.packing, mb, ga, world
         ),
-        "gradient_checkpointing": explain.gc_reason(choice),
+        "gradient_checkpointing": explain.gc_reason(search, choice),
         "optimizer": explain.optimizer_reason(search, choice),
         "distributed": explain.distributed_reason(search, choice),
     }
+    if search.fused_ce:
+        reasons["fused_cross_entropy"] = explain.fused_ce_reason(search, choice)
     lora = policy.lora.get(choice.method)
     if lora is not None:
         reasons["lora_r"] = (
@@ -349,48 +381,3 @@ def _epochs(data: DataSpec | None, policy: Policy, epochs: int | None) -> tuple[
             f"{data.tokens.total:,} tokens: one pass is enough on large data",
         )
     return policy.epochs_default, "the policy default for small and medium data"
-
-
-def check_overrides(
-    hardware: Hardware,
-    model: ModelSpec,
-    policy: Policy,
-    method: Method | None,
-    seq_len: int | None,
-    micro_batch: int | None,
-    epochs: int | None,
-    distributed: str | None,
-) -> None:
-    """UsageError for an override that cannot apply, before any estimate."""
-    if method is not None and method not in METHODS:
-        raise UsageError(f"unknown method {method!r}", hint=f"use one of {', '.join(METHODS)}")
-    if method is not None and hardware.is_cpu and method not in policy.cpu_methods:
-        raise UsageError(
-            f"--method {method} needs a CUDA GPU (bitsandbytes 4-bit quantization)",
-            hint=f"on CPU use --method {' or '.join(policy.cpu_methods)}",
-        )
-    for name, value in (
-        ("--seq-len", seq_len),
-        ("--micro-batch", micro_batch),
-        ("--epochs", epochs),
-    ):
-        if value is not None and (isinstance(value, bool) or value < 1):
-            raise UsageError(f"{name} must be at least 1, not {value}")
-    if seq_len is not None and seq_len > model.max_position_embeddings:
-        raise UsageError(
-            f"--seq-len {seq_len} is longer than {model.name}'s {model.max_position_embeddings} "
-            "positions",
-            hint=f"use --seq-len {model.max_position_embeddings} or less",
-        )
-    if distributed is not None:
-        if distributed not in DISTRIBUTED or distributed == "none":
-            raise UsageError(
-                f"unknown --distributed {distributed!r}",
-                hint="use one of ddp, zero1, zero2, zero3, fsdp",
-            )
-        world = 1 if hardware.is_cpu else hardware.world_size
-        if world < 2:
-            raise UsageError(
-                f"--distributed {distributed} needs several GPUs; this plan has one",
-                hint="give a count with --gpu (e.g. --gpu 2xa100-80gb) or --nodes, or drop --distributed",
-            )

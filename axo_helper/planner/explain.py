@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 from axo_helper.dataset import CHARS_PER_TOKEN
+from axo_helper.model.facts import generic_note
+from axo_helper.planner import freeze
 from axo_helper.planner.lengths import COMPLETION_MAX_CHUNKS, describe
-from axo_helper.planner.search import Choice, Search, VariantFit, gib
+from axo_helper.planner.policy import Variant
+from axo_helper.planner.search import Choice, Search, Timed, VariantFit, gib
 from axo_helper.specs import (
     METHODS,
     DataSpec,
@@ -37,6 +43,8 @@ def rejected_methods(
                 f"not needed: {choice.method} fits; 4-bit base weights train ~30% slower and lose "
                 "a little precision"
             )
+        elif m == "freeze":
+            why_not = f"not needed: {choice.method} fits and trains every block"
         else:
             why_not = f"not needed: {choice.method} fits and trains every weight"
         out.append(Rejected(m, round(bd.total_gib, 2), why_not))
@@ -45,6 +53,9 @@ def rejected_methods(
 
 def _rejected_tried(search: Search, tried: Tried, choice: Choice, budget: float) -> Rejected | None:
     m, f, why = tried
+    if why == "size" and m == "freeze":
+        bd = search.estimate(search.setup(m, choice.seq_len, choice.packing, choice.fit.variant, 1))
+        return Rejected(m, round(bd.total_gib, 2), freeze.size_reason(search.policy, search.model))
     if why == "size":
         bd = search.estimate(search.setup(m, choice.seq_len, choice.packing, choice.fit.variant, 1))
         return Rejected(
@@ -58,8 +69,9 @@ def _rejected_tried(search: Search, tried: Tried, choice: Choice, budget: float)
         return Rejected(
             m,
             round(f.memory.total_gib, 2),
-            f"fits only with {search.optimizer_for(f.variant)}; the policy keeps full "
-            "fine-tuning for when it fits with the default optimizer",
+            f"fits only with {search.optimizer_for(f.variant)}"
+            f"{' and CPU offload' if f.variant.offload else ''}; the policy keeps full "
+            "fine-tuning for when it fits with the default optimizer on the GPU",
         )
     if f is not None:
         return Rejected(
@@ -72,33 +84,57 @@ def _rejected_tried(search: Search, tried: Tried, choice: Choice, budget: float)
 
 
 def rejected_variants(search: Search, choice: Choice) -> list[Rejected]:
-    """Faster rungs of the ladder that did not reach the chosen micro batch."""
+    """The method's other variants: what each needs, or how fast it would have been."""
     out: list[Rejected] = []
-    for f in choice.fits[:-1]:
+    timed = {t.fit.variant: t for t in choice.ranked}
+    for f in choice.fits:
+        if f.variant == choice.fit.variant:
+            continue
         label = f"{choice.method} ({search.label(f.variant)})"
         if f.micro_batch == 0:
-            out.append(
-                Rejected(
-                    label,
-                    round(f.at_one.total_gib, 2),
-                    f"needs {gib(f.at_one.total_gib)} at micro batch 1 > {gib(search.budget)} budget",
-                )
-            )
-        else:
-            nxt = f.next_up
-            need = (
-                f" ({choice.micro_batch} would need more)"
-                if nxt is None
-                else (f"; the next size needs {gib(nxt.total_gib)}")
-            )
-            out.append(
-                Rejected(
-                    label,
-                    round(f.memory.total_gib if f.memory else f.at_one.total_gib, 2),
-                    f"reaches only micro batch {f.micro_batch}{need}",
-                )
-            )
+            out.append(Rejected(label, round(f.at_one.total_gib, 2), _no_fit(search, f)))
+            continue
+        t = timed.get(f.variant)
+        mem = t.fit.memory if t is not None and t.fit.memory else f.memory or f.at_one
+        out.append(Rejected(label, round(mem.total_gib, 2), _slower(search, choice, t, f)))
     return out
+
+
+def _no_fit(search: Search, f: VariantFit) -> str:
+    if not search.host_fits(f.at_one):
+        per_node = f.at_one.host_gib * max(1, search.hardware.num_gpus)
+        return (
+            f"offloads {gib(per_node)} to host memory per node > {gib(search.host_budget())} "
+            "(the policy's share of the host's RAM)"
+        )
+    return f"needs {gib(f.at_one.total_gib)} at micro batch 1 > {gib(search.budget)} budget"
+
+
+def _slower(search: Search, choice: Choice, t: Timed | None, f: VariantFit) -> str:
+    if t is None or t.seconds is None or choice.seconds is None:
+        return f"reaches only micro batch {f.micro_batch}; the chosen one reaches {choice.micro_batch}"
+    mine = duration(search, t.seconds)
+    if t.seconds <= choice.seconds * (1 + search.policy.speed.tie_fraction):
+        return f"as fast ({mine} at micro batch {t.micro_batch}); the chosen setup is simpler"
+    return (
+        f"slower: {mine} at micro batch {t.micro_batch}, against "
+        f"{duration(search, choice.seconds)}"
+    )
+
+
+def duration(search: Search, seconds: float) -> str:
+    """A predicted time as the reasons say it: per epoch, or per 1M tokens without data."""
+    data = search.data
+    per = "per epoch" if data is not None and data.rows > 0 else "per 1M tokens"
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h {per}"
+    if seconds >= 90:
+        return f"{seconds / 60:.1f} min {per}"
+    return f"{seconds:.0f} s {per}"
+
+
+def _best_timed(choice: Choice, want: Callable[[Variant], bool]) -> Timed | None:
+    return next((t for t in choice.ranked if want(t.fit.variant)), None)
 
 
 # =========================================================================== reasons
@@ -134,20 +170,35 @@ def micro_reason(
     return head
 
 
-def gc_reason(choice: Choice) -> str:
+def gc_reason(search: Search, choice: Choice) -> str:
     v = choice.fit.variant
+    other = _best_timed(choice, lambda x: x.gradient_checkpointing != v.gradient_checkpointing)
     if not v.gradient_checkpointing:
-        return "off: fits without it (no recompute, ~25% faster)"
-    faster = [f for f in choice.fits if not f.variant.gradient_checkpointing]
-    if faster:
-        f = faster[-1]
-        if f.micro_batch == 0:
+        if other is not None and other.seconds is not None and choice.seconds is not None:
             return (
-                f"on: without it micro batch 1 needs {gib(f.at_one.total_gib)}; it keeps ~2 "
-                "activations per layer instead of all"
+                f"off: no recompute is faster here ({duration(search, choice.seconds)}; with "
+                f"checkpointing {duration(search, other.seconds)} at micro batch "
+                f"{other.micro_batch})"
             )
-        return f"on: without it only micro batch {f.micro_batch} fits, {choice.micro_batch} with it"
-    return "on: the policy's ladder turns it on before this variant"
+        return "off: fits without it (no recompute, ~25% faster)"
+    if other is None:
+        need = min(
+            (f.at_one.total_gib for f in choice.fits if not f.variant.gradient_checkpointing),
+            default=None,
+        )
+        if need is None:
+            return "on: the policy's ladder turns it on for every variant here"
+        return (
+            f"on: without it micro batch 1 needs {gib(need)}; it keeps ~2 activations per "
+            "layer instead of all"
+        )
+    if other.seconds is not None and choice.seconds is not None:
+        return (
+            f"on: faster here ({duration(search, choice.seconds)} at micro batch "
+            f"{choice.micro_batch}; without it micro batch {other.micro_batch}, "
+            f"{duration(search, other.seconds)})"
+        )
+    return f"on: without it only micro batch {other.micro_batch} fits, {choice.micro_batch} with it"
 
 
 def optimizer_reason(search: Search, choice: Choice) -> str:
@@ -179,20 +230,45 @@ def optimizer_reason(search: Search, choice: Choice) -> str:
     return f"{name}: 8-bit Adam states (~2 B/param instead of 8), {purpose}{extra}"
 
 
+def fused_ce_reason(search: Search, choice: Choice) -> str:
+    """Liger's fused linear cross-entropy, when the search could use it."""
+    v = choice.fit.variant
+    twin = _best_timed(choice, lambda x: x == replace(v, fused_ce=not v.fused_ce))
+    tokens = choice.micro_batch * choice.seq_len
+    logits = f"{tokens:,} x {search.model.vocab_size:,} logits"
+    if v.fused_ce:
+        if twin is None:
+            return f"fused (Liger): without it the {logits} do not fit"
+        if twin.seconds is not None and choice.seconds is not None:
+            return (
+                f"fused (Liger): the loss in chunks, never the {logits}; without it this "
+                f"setup reaches micro batch {twin.micro_batch}, {duration(search, twin.seconds)}"
+            )
+        return f"fused (Liger): the loss in chunks, never the {logits}"
+    return "standard: fits as it is; Liger's fused loss would not be faster here"
+
+
 def distributed_reason(search: Search, choice: Choice) -> str:
     dist = choice.fit.variant and search.distributed_for(choice.fit.variant)
     world = search.world
     if world == 1:
         return "none: one device"
     forced = " (set by --distributed)" if search.forced_distributed else ""
+    sharded_alt = _best_timed(choice, lambda x: x.sharded)
     if dist in ("ddp", "zero1", "zero2"):
-        return f"{dist}{forced}: a full replica of the model fits on each of {world} GPUs"
+        why = f"{dist}{forced}: a full replica of the model fits on each of {world} GPUs"
+        if sharded_alt is not None and sharded_alt.seconds is not None and choice.seconds:
+            why += (
+                f" and is faster ({duration(search, choice.seconds)}; sharded "
+                f"{duration(search, sharded_alt.seconds)})"
+            )
+        return why
     replicas = [f for f in choice.fits if not f.variant.sharded]
-    best = max(replicas, key=lambda f: f.micro_batch, default=None)
-    if best is not None and best.micro_batch > 0:
+    replica = _best_timed(choice, lambda x: not x.sharded)
+    if replica is not None and replica.seconds is not None and choice.seconds is not None:
         why = (
-            f"a full replica per GPU reaches only micro batch {best.micro_batch}, "
-            f"{choice.micro_batch} sharded; "
+            f"faster than a full replica per GPU ({duration(search, choice.seconds)}; a "
+            f"replica {duration(search, replica.seconds)} at micro batch {replica.micro_batch}); "
         )
     else:
         need = min((f.at_one.total_gib for f in replicas), default=None)
@@ -214,11 +290,9 @@ def plan_warnings(
 ) -> list[str]:
     """What the operator should know about the chosen setup, in the order shown."""
     out = data_warnings(data, fate)
-    if model.generic:
-        out.append(
-            f"{model.architecture} is not a known architecture: the estimate uses generic "
-            "config.json fields"
-        )
+    generic = generic_note(model)
+    if generic:
+        out.append(generic)
     out.extend(moe_warnings(setup))
     if mem.total_gib > 0.97 * budget:
         out.append(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from axo_helper.errors import AxoHelperError, UsageError
-from axo_helper.specs import DISTRIBUTED, METHODS, Distributed, Method
+from axo_helper.specs import METHODS, Distributed, Method
 
 OPTIMIZER_KEYS = ("default", "eight_bit", "paged")
 SHARDED_CHOICES: tuple[Distributed, ...] = ("zero3", "fsdp")
@@ -23,12 +23,61 @@ class LoraPolicy:
 
 
 @dataclass(frozen=True)
+class FreezePolicy:
+    """Partial fine-tuning (method "freeze"): how many blocks train, and when it may be
+    chosen without --method (only where methods.preference lists it)."""
+
+    trainable_fraction: float  # share of the blocks that train without --freeze-layers
+    train_head: bool  # train the output head with them
+    max_params_b: float  # chosen automatically only for models up to this size
+
+
+# A policy file written before "freeze" existed plans it like this.
+DEFAULT_FREEZE = FreezePolicy(trainable_fraction=0.25, train_head=False, max_params_b=3.0)
+
+
+@dataclass(frozen=True)
 class Variant:
     """One rung of the ladder: how much speed to give up for memory."""
 
     sharded: bool
     optimizer: str  # a key of Policy.optimizers: default | eight_bit | paged
     gradient_checkpointing: bool
+    # Liger's fused linear cross-entropy (never the b*s*V logits); the search adds a
+    # fused twin of every rung where the integration is installed and supports the model.
+    fused_ce: bool = False
+    # ZeRO-3/FSDP CPU offload of the optimizer states and parameters (sharded rungs only)
+    offload: bool = False
+
+
+@dataclass(frozen=True)
+class SpeedPolicy:
+    """policy.yaml `speed:`: the assumptions the time model chooses by."""
+
+    peak_mfu_datacenter: float
+    peak_mfu_consumer: float
+    half_busy_tokens_x_hidden: float
+    nf4_matmul_factor: float
+    pcie_gbps: float
+    comm_overlap: float
+    cpu_adam_params_per_s: float
+    host_memory_gib_per_gpu_datacenter: float
+    host_memory_gib_per_gpu_consumer: float
+    host_memory_fraction: float
+    tie_fraction: float
+
+
+@dataclass(frozen=True)
+class FusedCEPolicy:
+    """policy.yaml `fused_cross_entropy:` (Liger's fused linear cross-entropy)."""
+
+    enabled: bool
+    package: str  # the import name the caller checks
+    install: str
+    model_types: frozenset[str]
+
+    def supports(self, model_type: str) -> bool:
+        return self.enabled and model_type in self.model_types
 
 
 @dataclass(frozen=True)
@@ -64,13 +113,14 @@ class Policy:
     cpu_optimizer: str
     sharded: Distributed
     ladder: tuple[Variant, ...]
-    mfu: Mapping[str, float]
-    scaling: Mapping[str, float]
     multi_node_scaling: float
     cpu_memory_fraction: float
     cpu_assumed_memory_gib: float
     cpu_methods: tuple[Method, ...]
     cpu_sample_packing: bool
+    speed: SpeedPolicy
+    fused_ce: FusedCEPolicy
+    freeze: FreezePolicy = DEFAULT_FREEZE
 
     def budget(self, memory_gib: float) -> float:
         """Memory per GPU the plan may use: memory - max(fraction x memory, min_gib)."""
@@ -168,6 +218,9 @@ def _lora(r: _PolicyReader) -> dict[str, LoraPolicy]:
 def _rates(r: _PolicyReader) -> dict[str, tuple[tuple[float | None, float], ...]]:
     rates: dict[str, tuple[tuple[float | None, float], ...]] = {}
     for method in METHODS:
+        if method == "freeze" and "freeze" not in r.get("learning_rate"):
+            rates[method] = rates["full"]  # a policy file from before "freeze"
+            continue
         rows = r.get(f"learning_rate.{method}")
         if not isinstance(rows, list) or not rows:
             raise r.bad(f"learning_rate.{method}", "expected a list of {max_params_b, value}")
@@ -208,8 +261,35 @@ def _ladder(r: _PolicyReader) -> tuple[Variant, ...]:
         opt = sub.text("optimizer")
         if opt not in OPTIMIZER_KEYS:
             raise sub.bad("optimizer", f"expected one of {', '.join(OPTIMIZER_KEYS)}")
-        ladder.append(Variant(sub.flag("sharded"), opt, sub.flag("gradient_checkpointing")))
+        offload = sub.flag("offload") if "offload" in row else False
+        if offload and not sub.flag("sharded"):
+            raise sub.bad("offload", "CPU offload needs sharded: true (ZeRO-3 or FSDP)")
+        ladder.append(
+            Variant(sub.flag("sharded"), opt, sub.flag("gradient_checkpointing"), offload=offload)
+        )
     return tuple(ladder)
+
+
+def _freeze(r: _PolicyReader) -> FreezePolicy:
+    if "freeze" not in r.raw:
+        return DEFAULT_FREEZE
+    return FreezePolicy(
+        trainable_fraction=r.number("freeze.trainable_fraction", lo=0.01, hi=1.0),
+        train_head=r.flag("freeze.train_head"),
+        max_params_b=r.number("freeze.max_params_b", lo=0.0),
+    )
+
+
+def _fused_ce(r: _PolicyReader) -> FusedCEPolicy:
+    types = r.get("fused_cross_entropy.model_types")
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise r.bad("fused_cross_entropy.model_types", "expected a list of model_type names")
+    return FusedCEPolicy(
+        enabled=r.flag("fused_cross_entropy.enabled"),
+        package=r.text("fused_cross_entropy.package"),
+        install=r.text("fused_cross_entropy.install"),
+        model_types=frozenset(types),
+    )
 
 
 def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
@@ -224,9 +304,6 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
     if sharded not in SHARDED_CHOICES:
         raise r.bad("distributed.sharded", f"expected one of {', '.join(SHARDED_CHOICES)}")
     ladder = _ladder(r)
-
-    def table(path: str, keys: tuple[str, ...]) -> dict[str, float]:
-        return {k: r.number(f"{path}.{k}", lo=0.01, hi=1.0) for k in keys}
 
     return Policy(
         headroom_fraction=r.number("headroom.fraction", lo=0.0, hi=0.5),
@@ -258,13 +335,30 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
         cpu_optimizer=r.text("optimizer.cpu"),
         sharded=sharded,
         ladder=ladder,
-        mfu=table("mfu", METHODS),
-        scaling=table("scaling", DISTRIBUTED),
         multi_node_scaling=r.number("multi_node", lo=0.01, hi=1.0),
         cpu_memory_fraction=r.number("cpu.memory_fraction", lo=0.01, hi=1.0),
         cpu_assumed_memory_gib=r.number("cpu.assumed_memory_gib", lo=0.1),
         cpu_methods=r.methods("cpu.methods"),
         cpu_sample_packing=r.flag("cpu.sample_packing"),
+        fused_ce=_fused_ce(r),
+        speed=SpeedPolicy(
+            peak_mfu_datacenter=r.number("speed.peak_mfu.datacenter", lo=0.01, hi=1.0),
+            peak_mfu_consumer=r.number("speed.peak_mfu.consumer", lo=0.01, hi=1.0),
+            half_busy_tokens_x_hidden=r.number("speed.half_busy_tokens_x_hidden", lo=1.0),
+            nf4_matmul_factor=r.number("speed.nf4_matmul_factor", lo=1.0, hi=10.0),
+            pcie_gbps=r.number("speed.pcie_gbps", lo=0.1),
+            comm_overlap=r.number("speed.comm_overlap", lo=0.0, hi=1.0),
+            cpu_adam_params_per_s=r.number("speed.cpu_adam_params_per_s", lo=1.0),
+            host_memory_gib_per_gpu_datacenter=r.number(
+                "speed.host_memory_gib_per_gpu.datacenter", lo=1.0
+            ),
+            host_memory_gib_per_gpu_consumer=r.number(
+                "speed.host_memory_gib_per_gpu.consumer", lo=1.0
+            ),
+            host_memory_fraction=r.number("speed.host_memory_fraction", lo=0.05, hi=1.0),
+            tie_fraction=r.number("speed.tie_fraction", lo=0.0, hi=0.5),
+        ),
+        freeze=_freeze(r),
     )
 
 

@@ -1,18 +1,20 @@
-"""The search: candidate setups of one plan() call and the fastest variant that fits.
+"""The search: candidate setups of one plan() call and the fastest one that fits.
 
-For a method and sequence length the micro batch comes first (the largest useful one
-that fits on any rung of the policy's ladder), then the first rung that reaches it.
+For a method and sequence length every rung of the policy's ladder (and its fused
+cross-entropy twin) is fitted at its largest useful micro batch, every fitting micro
+batch is timed, and the lowest predicted time per epoch wins (ties: the simpler).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from axo_helper import fit as fit_rule
 from axo_helper import memory
+from axo_helper.planner import freeze
 from axo_helper.planner.packing import StepTokens
 from axo_helper.planner.policy import SHARDED_CHOICES, Policy, Variant
 from axo_helper.specs import (
@@ -44,15 +46,30 @@ class VariantFit:
 
 
 @dataclass(frozen=True)
+class Timed:
+    """One (variant, micro batch) that fits, with its predicted time."""
+
+    fit: VariantFit  # its memory is at `micro_batch`
+    micro_batch: int
+    seconds: float | None  # per epoch (per 1M tokens without data); None: no time model
+
+
+@dataclass(frozen=True)
 class Choice:
     method: Method
     seq_len: int
     packing: bool
     micro_batch: int
     fit: VariantFit
-    fits: tuple[VariantFit, ...]  # every ladder variant evaluated for this method, in order
+    fits: tuple[VariantFit, ...]  # every variant evaluated for this method, in order
     micro_cap: int
     cap_reason: str
+    # the fastest candidate of each variant that fits, fastest first (the chosen one first)
+    ranked: tuple[Timed, ...] = ()
+
+    @property
+    def seconds(self) -> float | None:
+        return self.ranked[0].seconds if self.ranked else None
 
 
 def gib(x: float) -> str:
@@ -75,8 +92,15 @@ class Search:
         calibration: Calibration | None,
         chat: ChatChoice | None = None,
         data: DataSpec | None = None,
+        fused_ce: bool = False,
+        host_memory_gib: float | None = None,
     ):
         self.hardware = hardware
+        # host RAM per node for CPU offload (read by the caller); None: the policy's
+        self.host_memory_gib = host_memory_gib
+        self.data = data
+        # Liger's fused linear cross-entropy: installed, supported for this model, CUDA.
+        self.fused_ce = fused_ce
         # Accumulation aims at the policy's tokens per step: it needs the data's lengths.
         self.step_tokens = StepTokens(data, policy)
         self.chat = chat  # its new tokens make embed_tokens/lm_head train (LoRA/QLoRA)
@@ -91,6 +115,7 @@ class Search:
         self.forced_distributed = distributed
         self.calibration = calibration
         self._memo: dict[TrainSetup, MemoryBreakdown] = {}
+        self.freeze_layers: float | None = None  # --freeze-layers (planner/freeze.py)
 
     # ---------------------------------------------------------------- variants
     def distributed_for(self, variant: Variant, world: int | None = None) -> Distributed | None:
@@ -113,11 +138,16 @@ class Search:
         return self.policy.optimizers[variant.optimizer]
 
     def variants(self) -> list[Variant]:
-        return [
-            v
-            for v in self.policy.ladder
-            if self.distributed_for(v) is not None and self.optimizer_for(v) is not None
-        ]
+        """The ladder's rungs that apply here, each followed by its fused cross-entropy
+        twin when that is allowed: the order is the tie-break (simpler first)."""
+        out: list[Variant] = []
+        for v in self.policy.ladder:
+            if self.distributed_for(v) is None or self.optimizer_for(v) is None:
+                continue
+            out.append(v)
+            if self.fused_ce:
+                out.append(replace(v, fused_ce=True))
+        return out
 
     def lightest_variant(self) -> Variant:
         return self.variants()[-1]
@@ -130,6 +160,10 @@ class Search:
         if self.world > 1:
             parts.append(self.distributed_for(v) or "?")
         parts.append(self.optimizer_for(v) or "?")
+        if v.fused_ce:
+            parts.append("fused cross-entropy")
+        if v.offload:
+            parts.append("CPU offload")
         return ", ".join(parts)
 
     # ---------------------------------------------------------------- estimates
@@ -163,6 +197,8 @@ class Search:
             micro_batch_size=micro_batch,
             sample_packing=packing,
             gradient_checkpointing=variant.gradient_checkpointing,
+            fused_cross_entropy=variant.fused_ce,
+            cpu_offload=variant.offload and dist in SHARDED_CHOICES,
             attn_implementation=self.attn,
             optimizer=self.optimizer_for(variant) or self.policy.optimizers["default"],
             num_gpus=world,
@@ -172,6 +208,13 @@ class Search:
             gradient_accumulation_steps=ga,
             quantize_moe_experts=quantize_moe,
             lora_modules_to_save=self.chat.modules_to_save if self.chat and lora else (),
+            # method "freeze" only (planner/freeze.py)
+            trainable_layers=(
+                freeze.trainable_layers(self.model, self.policy, self.freeze_layers)
+                if method == "freeze"
+                else 0
+            ),
+            train_head=method == "freeze" and self.policy.freeze.train_head,
         )
 
     def lora_targets(self, method: Method) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -211,8 +254,45 @@ class Search:
             self._memo[setup] = found
         return found
 
+    def seconds(self, setup: TrainSetup) -> float | None:
+        """Predicted seconds per epoch of `setup` (per 1M tokens without data)."""
+        from axo_helper.planner.lengths import row_fate
+        from axo_helper.planner.timing import timing
+
+        data = self.data
+        fate = row_fate(data, setup.sequence_len) if data is not None and data.rows > 0 else None
+        ga = setup.gradient_accumulation_steps or 1
+        t = timing(self.hardware, self.policy, setup, fate, ga, self.calibration)
+        if t.seconds_per_epoch is not None:
+            return t.seconds_per_epoch
+        if t.tokens_per_second:
+            return 1e6 / t.tokens_per_second
+        return None
+
     def fits(self, bd: MemoryBreakdown) -> bool:
-        return bd.total_gib <= self.budget
+        """Within the GPU budget, and what it offloads within the node's host memory."""
+        return self.host_fits(bd) and bd.total_gib <= self.budget
+
+    def host_budget(self) -> float:
+        """Host memory per node that CPU offload may use (read, or the policy's assumption)."""
+        from axo_helper.planner.speed import gpu_class
+
+        speed = self.policy.speed
+        host = self.host_memory_gib
+        if host is None:
+            gpu = self.hardware.gpu
+            consumer = gpu is not None and gpu_class(gpu) == "consumer"
+            per_gpu = (
+                speed.host_memory_gib_per_gpu_consumer
+                if consumer
+                else speed.host_memory_gib_per_gpu_datacenter
+            )
+            host = per_gpu * max(1, self.hardware.num_gpus)
+        return host * speed.host_memory_fraction
+
+    def host_fits(self, bd: MemoryBreakdown) -> bool:
+        """What every rank of a node offloads fits in its host memory (the policy's share)."""
+        return bd.host_gib * max(1, self.hardware.num_gpus) <= self.host_budget()
 
     def fit(
         self,
@@ -229,6 +309,8 @@ class Search:
             return self.setup(method, seq_len, packing, variant, mb)
 
         at_one = self.estimate(setup_for(1))
+        if not self.host_fits(at_one):  # offload needs more host memory than the node has
+            return VariantFit(variant, 0, None, at_one, None)
         if exact is not None:
             candidates: tuple[int, ...] = (exact,)
         else:
@@ -254,39 +336,6 @@ class Search:
         else:
             why = f"target effective batch {p.target_effective_batch}"
         return cap, why
-
-
-def choose_for_method(
-    search: Search, method: Method, seq: int, packing: bool, micro_batch: int | None
-) -> Choice | None:
-    """The micro batch first (monotone in memory), then the first variant reaching it."""
-    variants = search.variants()
-    if micro_batch is not None:
-        cap, cap_why = micro_batch, "set by --micro-batch"
-        fits = [search.fit(method, seq, packing, v, cap, exact=micro_batch) for v in variants]
-        best = micro_batch if any(f.micro_batch for f in fits) else 0
-    else:
-        cap, cap_why = search.micro_cap(seq)
-        fits = []
-        best = 0
-        for v in variants:
-            f = search.fit(method, seq, packing, v, cap)
-            fits.append(f)
-            best = max(best, f.micro_batch)
-            if best >= cap:
-                break  # later rungs cannot do better than the cap
-    if best == 0:
-        return None
-    # fit() never exceeds the cap, so the first rung reaching `best` fits exactly it.
-    index = next(i for i, f in enumerate(fits) if f.micro_batch >= best)
-    chosen = fits[index]
-    return Choice(method, seq, packing, best, chosen, tuple(fits[: index + 1]), cap, cap_why)
-
-
-def lightest(search: Search, method: Method, seq: int, packing: bool) -> VariantFit:
-    """The least a method needs at this length: the last rung at micro batch 1."""
-    v = search.lightest_variant()
-    return search.fit(method, seq, packing, v, 1, exact=1)
 
 
 def candidate_methods(hardware: Hardware, policy: Policy, method: Method | None) -> list[Method]:

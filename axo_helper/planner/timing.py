@@ -9,7 +9,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from axo_helper.planner import freeze
 from axo_helper.planner.policy import Policy
+from axo_helper.planner.speed import step_cost, utilisation
 from axo_helper.specs import Hardware, RowFate, TrainSetup
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ def flops_per_token(setup: TrainSetup, context: float) -> float:
     multiplies). Attention scores add 2 x 2 x layers x (heads x head_dim) x context/2 in
     the forward (causal: half the keys on average), backward twice that.
     """
+    if setup.method == "freeze":
+        return freeze.flops_per_token(setup, context)
     m = setup.model
     n = m.active_params - (0 if m.tie_word_embeddings else m.vocab_size * m.hidden_size)
     forward = 2.0 * n
@@ -94,12 +98,17 @@ def timing(
     mfu: float | None = None
     if measured is not None and measured > 0:
         tokens_per_second = float(measured)  # the run's throughput, as the store holds it
-    elif tflops:
-        mfu = policy.mfu[setup.method] * policy.scaling.get(setup.distributed, 1.0)
+    elif tflops and gpu is not None:
+        # Per rank: the step's matmuls at the micro step's utilisation, then what
+        # communication and offload add (planner/speed.py).
+        micro = utilisation(setup, gpu, policy.speed, setup.micro_batch_size * epoch.seq_tokens)
         if hardware.nodes > 1:
-            mfu *= policy.multi_node_scaling
+            micro *= policy.multi_node_scaling
         fpt = flops_per_token(setup, epoch.sample_len / 2.0)
-        tokens_per_second = tflops * 1e12 * mfu * world / fpt
+        compute = (step_tokens / world) * fpt / (tflops * 1e12 * micro)
+        cost = step_cost(setup, hardware, policy.speed, compute_seconds=compute, accumulation=ga)
+        mfu = micro * compute / cost.total
+        tokens_per_second = step_tokens / cost.total
     else:
         return Timing(steps_per_epoch=epoch.steps, tokens_per_epoch=epoch.tokens)
 

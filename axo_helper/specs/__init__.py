@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from axo_helper.specs.base import (
     DISTRIBUTED,
+    FULL_WEIGHT_METHODS,
     GIB,
     METHODS,
     Attention,
@@ -32,6 +33,7 @@ from axo_helper.specs.setup import MemoryBreakdown, TrainSetup
 
 __all__ = [
     "DISTRIBUTED",
+    "FULL_WEIGHT_METHODS",
     "GIB",
     "GPU",
     "METHODS",

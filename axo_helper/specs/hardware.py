@@ -22,6 +22,9 @@ class GPU:
     driver: str | None = None  # NVML only
     profile: str | None = None  # key in presets/gpus.yaml when matched
     uuid: str | None = None  # NVML only: "GPU-…", what CUDA_VISIBLE_DEVICES may name
+    # GPU-to-GPU bandwidth per direction, GB/s (NVLink/Infinity Fabric); None: PCIe, whose
+    # figure is the policy's (speed.pcie_gbps). Used only for time estimates.
+    link_gbps: float | None = None
 
     # Capabilities derived from vendor and compute capability, named once for the planner,
     # render and validate (Axolotl's own capability dict uses the same thresholds).

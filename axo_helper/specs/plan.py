@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from axo_helper.specs.base import Method, Precision
+from axo_helper.specs.base import FULL_WEIGHT_METHODS, Method, Precision
 from axo_helper.specs.data import DataSpec
 from axo_helper.specs.hardware import Hardware
 from axo_helper.specs.model import ModelSpec
@@ -162,7 +162,7 @@ class Plan:
     @property
     def adapter_bytes(self) -> int | None:
         """Size of adapter_model.safetensors (None for a full fine-tune)."""
-        if self.setup.method == "full":
+        if self.setup.method in FULL_WEIGHT_METHODS:
             return None
         return self.memory.trainable_params * self.ADAPTER_BYTES_PER_PARAM
 
@@ -200,11 +200,12 @@ class Plan:
             "gradient_accumulation_steps": self.gradient_accumulation_steps,
             "effective_batch_size": self.effective_batch,
             "gradient_checkpointing": s.gradient_checkpointing,
+            "fused_cross_entropy": s.fused_cross_entropy,
             "optimizer": s.optimizer,
             "num_gpus": s.num_gpus,
             "distributed": s.distributed,
             "trainable_params": self.memory.trainable_params,
-            "lora_r": s.lora_r if s.method != "full" else None,
+            "lora_r": s.lora_r if s.method not in FULL_WEIGHT_METHODS else None,
             "lora_alpha": self.lora_alpha,
             "learning_rate": self.learning_rate,
             "num_epochs": self.num_epochs,
@@ -219,10 +220,10 @@ class Plan:
             ),
             "calibrated_from": self.calibrated_from,
             # Added after the first release of this object; as stable as the keys above.
-            "lora_dropout": s.lora_dropout if s.method != "full" else None,
-            "lora_target_modules": list(s.lora_targets) if s.method != "full" else None,
+            "lora_dropout": s.lora_dropout if s.method not in FULL_WEIGHT_METHODS else None,
+            "lora_target_modules": list(s.lora_targets) if s.method not in FULL_WEIGHT_METHODS else None,
             "lora_target_parameters": (
-                list(s.lora_target_parameters) if s.method != "full" else None
+                list(s.lora_target_parameters) if s.method not in FULL_WEIGHT_METHODS else None
             ),
             "lr_scheduler": self.lr_scheduler,
             "warmup_ratio": self.warmup_ratio,
@@ -239,4 +240,17 @@ class Plan:
             "settings": self.settings.as_dict() if self.settings is not None else None,
             "rows": self.row_fate.as_dict() if self.row_fate is not None else None,
             "chat": self.chat.as_dict() if self.chat is not None else None,
+            # method "freeze" (partial fine-tune): blocks that train (the last ones),
+            # blocks kept frozen, and whether the output head trains; None otherwise.
+            "freeze": (
+                {
+                    "trainable_layers": s.model.num_layers - s.frozen_layers,
+                    "frozen_layers": s.frozen_layers,
+                    "train_head": s.train_head,
+                }
+                if s.method == "freeze"
+                else None
+            ),
+            # what the architecture facts came from and any caveat about them
+            "model_notes": list(self.model.notes),
         }

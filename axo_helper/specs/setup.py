@@ -41,6 +41,18 @@ class TrainSetup:
     # Axolotl quantize_moe_experts: bitsandbytes-quantize the fused MoE expert tensors
     # (transformers 5 keeps them outside nn.Linear, so k-bit loading skips them otherwise).
     quantize_moe_experts: bool = False
+    # method "freeze": the last `trainable_layers` blocks (and the final norm) train,
+    # the blocks before them and the embeddings stay frozen (Axolotl unfrozen_parameters);
+    # `train_head` trains the output head too (the tied embedding, when it is tied).
+    trainable_layers: int = 0
+    train_head: bool = False
+
+    @property
+    def frozen_layers(self) -> int:
+        """Blocks that keep requires_grad False: all but the trainable ones (freeze only)."""
+        if self.method != "freeze":
+            return 0
+        return max(0, self.model.num_layers - max(0, self.trainable_layers))
 
 
 @dataclass(frozen=True)

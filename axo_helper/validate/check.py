@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from axo_helper.errors import AxoHelperError, ConfigError, MissingExtraError
+from axo_helper.model.facts import generic_note
 from axo_helper.specs import Hardware, ModelSpec
 from axo_helper.validate.axolotl import axolotl_check
 from axo_helper.validate.files import file_checks
@@ -122,6 +123,9 @@ def _memory_step(
         report.notes.append(why)
     try:
         report.memory = memory_check(data, hardware, model=model, config_dir=config_dir)
+        generic = generic_note(model)
+        if generic:
+            report.notes.append(f"memory: {generic}")
     except ConfigError as exc:  # a value the estimate cannot read (micro_batch_size: 0)
         key = exc.message.split(" ", 1)[0]
         path = key if key in data else ""

@@ -33,7 +33,8 @@ def test_every_profile_is_well_formed() -> None:
     assert sorted(set(keys)) == sorted(keys)
     assert set(REQUIRED) <= set(keys)
     allowed = {"key", "name", "aliases", "memory_gib", "compute_capability", "bf16",
-               "flash_attention_2", "tflops_bf16", "vendor", "arch", "notes"}  # fmt: skip
+               "flash_attention_2", "tflops_bf16", "vendor", "arch", "notes",
+               "link_gbps"}  # fmt: skip
     for entry in raw:
         assert set(entry) <= allowed, f"{entry['key']}: unknown fields {set(entry) - allowed}"
     for r in rows:

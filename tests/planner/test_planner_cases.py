@@ -47,10 +47,11 @@ def test_operator_case_rtx4090_llama8b_10k_qa() -> None:
     assert p.adapter_bytes == p.memory.trainable_params * 4
     assert p.steps_per_epoch and p.steps_per_epoch > 0
     assert p.seconds_per_epoch and 60 < p.seconds_per_epoch < 48 * 3600
-    assert p.assumed_mfu == POLICY.mfu[p.method]
+    # The utilisation comes from the time model: below the datacenter peak, above zero.
+    assert p.assumed_mfu is not None and 0.05 < p.assumed_mfu < POLICY.speed.peak_mfu_consumer
     # Full fine-tuning of 8B was considered and rejected with a reason.
     full = [r for r in p.rejected if r.method == "full"]
-    assert full and "3B" in full[0].reason and full[0].total_gib > 24
+    assert full and "4B" in full[0].reason and full[0].total_gib > 24
     # Sequence length from p99 (600 -> 768), and short samples are packed.
     assert p.setup.sequence_len == 768
     assert p.setup.sample_packing is True

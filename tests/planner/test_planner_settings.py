@@ -90,6 +90,6 @@ def test_settings_are_in_the_json_after_the_existing_keys() -> None:
     p = planner.plan(gpu("rtx4090"), mdl(LLAMA8), qa_data(), POLICY)
     obj = json.loads(json.dumps(p.to_json()))
     # New keys go after the existing ones: `rows` (the row fate) came after `settings`.
-    assert list(obj)[-4:] == ["reasons", "settings", "rows", "chat"]
+    assert list(obj)[-6:] == ["reasons", "settings", "rows", "chat", "freeze", "model_notes"]
     assert obj["settings"]["tf32"] == {"value": True, "reason": "TF32 matmuls (Ampere and newer)"}
     assert obj["settings"]["seed"]["value"] == 42
