@@ -13,6 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+# Bounds past any real job, so a typo (`--epochs 1e13`, `--nodes 100000000`) is a usage
+# error rather than a plan for millions of machines or years of training.
+MAX_NODES = 4096
+MAX_EPOCHS = 1000
+MAX_MICRO_BATCH = 4096
+MAX_SEQ_LEN = 10_485_760
+
 if TYPE_CHECKING:
     from axo_helper.core import PlanRequest
 
@@ -89,25 +96,25 @@ _OPTIONS = [
     ),
     click.option(
         "--seq-len",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=1, max=MAX_SEQ_LEN),
         default=None,
         help="Sequence length (default: data p99 rounded up to 256; 2048 without data).",
     ),
     click.option(
         "--micro-batch",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=1, max=MAX_MICRO_BATCH),
         default=None,
         help="Micro batch per GPU (default: the largest useful one that fits).",
     ),
     click.option(
         "--epochs",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=1, max=MAX_EPOCHS),
         default=None,
         help="Epochs (default: 3, or 1 on large data).",
     ),
     click.option(
         "--nodes",
-        type=click.IntRange(min=1),
+        type=click.IntRange(min=1, max=MAX_NODES),
         default=1,
         show_default=True,
         help="Machines, each with the GPUs of --gpu.",

@@ -17,7 +17,8 @@ from axo_helper.cli.options import plan_options, plan_request
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The Axolotl YAML to write (a DeepSpeed JSON goes beside it when the plan uses ZeRO).",
+    help="The Axolotl YAML to write (a DeepSpeed JSON goes beside it when the plan uses ZeRO); "
+    "- prints it on stdout instead.",
 )
 @click.option(
     "--output-dir",
@@ -57,7 +58,8 @@ def render(output: Path, output_dir: str | None, force: bool, **opts: Any) -> No
     from axo_helper.shell import command
 
     plan = make_plan(plan_request(opts))
-    target = output.expanduser().resolve()
+    to_stdout = str(output) == "-"
+    target = (Path.cwd() / "train.yml") if to_stdout else output.expanduser().resolve()
     s = plan.setup
     ds_path = None
     if s.distributed in ("zero1", "zero2", "zero3"):
@@ -70,8 +72,19 @@ def render(output: Path, output_dir: str | None, force: bool, **opts: Any) -> No
         dataset_path=str(Path(opts["data"]).expanduser().resolve()),
         dataset_prepared_path=str(target.parent / "prepared"),
         deepspeed_path=ds_path,
-        config_name=str(output),
+        config_name="train.yml" if to_stdout else str(output),
     )
+    if to_stdout:
+        # `-o -`: the YAML on stdout (paths as if it were ./train.yml), nothing written
+        if rendered.deepspeed_json is not None:
+            raise UsageError(
+                f"{s.distributed} needs its DeepSpeed JSON beside the YAML: it cannot go to stdout",
+                hint="pass -o FILE (the JSON is written next to it)",
+            )
+        for message in plan.warnings:
+            warn(message)
+        click.echo(rendered.yaml_text, nl=False)
+        return
     try:
         written = write_config(rendered, target, force=force)
     except OSError as exc:

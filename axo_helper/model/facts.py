@@ -103,7 +103,8 @@ def generic_note(model: ModelSpec) -> str | None:
     if not model.generic:
         return None
     return (
-        f"{model.architecture or model.model_type} is not a known architecture: the estimate "
+        f"model_type {model.model_type!r} ({model.architecture or 'no architectures'}) is not a "
+        "known architecture: the estimate "
         "uses generic config.json fields; `axo-helper trace CONFIG` runs the real model code "
         "on fake tensors and gives an exact figure for its tensors (needs the train extra)"
     )

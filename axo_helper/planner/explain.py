@@ -34,21 +34,41 @@ def rejected_methods(
     out = [r for r in (_rejected_tried(search, t, choice, budget) for t in tried) if r]
     # Methods after the chosen one were not needed; show what they would have cost.
     after = methods[methods.index(choice.method) + 1 :]
+    mine = f" ({duration(search, choice.seconds)})" if choice.seconds is not None else ""
     for m in after:
-        bd = search.estimate(
-            search.setup(m, choice.seq_len, choice.packing, choice.fit.variant, choice.micro_batch)
-        )
+        setup = search.setup(m, choice.seq_len, choice.packing, choice.fit.variant, choice.micro_batch)
+        bd = search.estimate(setup)
         if m == "qlora":
             why_not = (
-                f"not needed: {choice.method} fits; 4-bit base weights train ~30% slower and lose "
-                "a little precision"
+                f"not needed: {choice.method} fits{mine}; 4-bit base weights train slower"
+                f"{_at(search, setup)} and lose a little precision"
             )
         elif m == "freeze":
             why_not = f"not needed: {choice.method} fits and trains every block"
         else:
             why_not = f"not needed: {choice.method} fits and trains every weight"
         out.append(Rejected(m, round(bd.total_gib, 2), why_not))
+    if choice.method == "lora" and not search.hardware.is_cpu:
+        # LoRA over an LLM.int8 base (load_in_8bit): the other memory-saving base
+        eight = replace(
+            search.setup("lora", choice.seq_len, choice.packing, choice.fit.variant, choice.micro_batch),
+            load_in_8bit=True,
+        )
+        bd = search.estimate(eight)
+        out.append(
+            Rejected(
+                "lora (8-bit base, load_in_8bit)",
+                round(bd.total_gib, 2),
+                f"not needed: 16-bit LoRA fits{mine}; LLM.int8 matmuls train slower"
+                f"{_at(search, eight)}",
+            )
+        )
     return out
+
+
+def _at(search: Search, setup: TrainSetup) -> str:
+    seconds = search.seconds(setup)
+    return f" ({duration(search, seconds)})" if seconds is not None else ""
 
 
 def _rejected_tried(search: Search, tried: Tried, choice: Choice, budget: float) -> Rejected | None:

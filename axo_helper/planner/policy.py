@@ -58,6 +58,7 @@ class SpeedPolicy:
     peak_mfu_consumer: float
     half_busy_tokens_x_hidden: float
     nf4_matmul_factor: float
+    int8_matmul_factor: float
     pcie_gbps: float
     comm_overlap: float
     cpu_adam_params_per_s: float
@@ -346,6 +347,7 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
             peak_mfu_consumer=r.number("speed.peak_mfu.consumer", lo=0.01, hi=1.0),
             half_busy_tokens_x_hidden=r.number("speed.half_busy_tokens_x_hidden", lo=1.0),
             nf4_matmul_factor=r.number("speed.nf4_matmul_factor", lo=1.0, hi=10.0),
+            int8_matmul_factor=r.number("speed.int8_matmul_factor", lo=1.0, hi=10.0),
             pcie_gbps=r.number("speed.pcie_gbps", lo=0.1),
             comm_overlap=r.number("speed.comm_overlap", lo=0.0, hi=1.0),
             cpu_adam_params_per_s=r.number("speed.cpu_adam_params_per_s", lo=1.0),

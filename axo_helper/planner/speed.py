@@ -39,6 +39,8 @@ def utilisation(setup: TrainSetup, gpu: GPU, speed: SpeedPolicy, tokens_per_micr
     mfu = peak * w / (w + speed.half_busy_tokens_x_hidden)
     if setup.method == "qlora":
         mfu /= speed.nf4_matmul_factor
+    elif setup.load_in_8bit:
+        mfu /= speed.int8_matmul_factor
     return mfu
 
 

@@ -167,6 +167,15 @@ def _validated(run: RunContext, path: Path, text: str) -> ValidationReport:
         )
     for w in report.warnings:
         run.warn(f"{path}: {w.format()}")
+    from axo_helper.validate.files import missing_plugins
+
+    missing = missing_plugins(report.config or {})
+    if missing:
+        # Axolotl would stop with an ImportError once the model is loaded: say it first.
+        raise ConfigError(
+            f"{path}: " + "; ".join(m.split(" (")[0] for m in missing),
+            hint="install it first: " + "; ".join(m.split(" (", 1)[1].rstrip(")") for m in missing),
+        )
     return report
 
 

@@ -64,7 +64,11 @@ def check_request(req: RunRequest) -> None:
     """The request's own usage errors (exit 2), before anything is looked at."""
     planned = bool(req.plan is not None and req.plan.model)
     if planned + (req.config is not None) + (req.resume is not None) > 1:
-        raise UsageError("pass only one of --model (plan a run), --config FILE or --resume RUN_DIR")
+        raise UsageError(
+            "pass only one of --model (plan a run), --config FILE or --resume RUN_DIR",
+            hint="--config trains the file as written (its base_model is the model); "
+            "drop --model, or drop --config to plan a new run",
+        )
     if req.max_attempts < 1:
         raise UsageError("--max-attempts must be at least 1")
     if req.max_steps is not None and req.max_steps < 1:

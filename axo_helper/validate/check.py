@@ -10,7 +10,7 @@ from axo_helper.errors import AxoHelperError, ConfigError, MissingExtraError
 from axo_helper.model.facts import generic_note
 from axo_helper.specs import Hardware, ModelSpec
 from axo_helper.validate.axolotl import axolotl_check
-from axo_helper.validate.files import file_checks
+from axo_helper.validate.files import file_checks, missing_plugins
 from axo_helper.validate.lines import LineMap, parse_config
 from axo_helper.validate.memory import choose_model, memory_check
 from axo_helper.validate.report import Issue, ValidationReport
@@ -50,6 +50,7 @@ def validate_text(
     _axolotl_step(report, data, lines, hardware, run_axolotl)
     report.notes.append(f"axolotl: {report.axolotl}")
     report.notes.extend(file_notes)
+    report.notes.extend(missing_plugins(data))
     _memory_step(report, data, lines, hardware, (model, fallback_model), config_dir)
     report.errors.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
     return report

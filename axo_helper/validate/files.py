@@ -38,3 +38,35 @@ def file_checks(
         f"(ZeRO-{stage}, {'CPU offload' if offload else 'no offload'}). "
         "`axolotl fetch deepspeed_configs` puts it in the directory you run axolotl from"
     ]
+
+
+# Axolotl plugins whose Python package is a separate install: module prefix -> (import
+# name, install command). Axolotl imports them when training starts, not when it checks.
+PLUGIN_PACKAGES: dict[str, tuple[str, str]] = {
+    "axolotl.integrations.liger": ("liger_kernel", "pip install liger-kernel"),
+    "axolotl.integrations.cut_cross_entropy": (
+        "cut_cross_entropy",
+        'pip install "cut-cross-entropy[transformers] @ git+https://github.com/axolotl-ai-cloud/ml-cross-entropy.git"',
+    ),
+}
+
+
+def missing_plugins(data: Mapping[str, Any]) -> list[str]:
+    """The config's plugins whose package is not importable here, each with its install."""
+    import importlib.util
+
+    plugins = data.get("plugins") or ()
+    if isinstance(plugins, str):
+        plugins = (plugins,)
+    out: list[str] = []
+    for plugin in plugins:
+        for prefix, (package, install) in PLUGIN_PACKAGES.items():
+            if not isinstance(plugin, str) or not plugin.startswith(prefix):
+                continue
+            try:
+                found = importlib.util.find_spec(package) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                out.append(f"plugins: {plugin} needs {package}, not installed here ({install})")
+    return out

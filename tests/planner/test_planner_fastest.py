@@ -104,3 +104,15 @@ def test_the_time_model_sees_the_interconnect() -> None:
     # normalised by compute (the two parts differ in TFLOP/s too)
     assert pcie.assumed_mfu is not None and nvl.assumed_mfu is not None
     assert nvl.assumed_mfu > pcie.assumed_mfu
+
+
+def test_operator_case_shows_8bit_lora_and_qlora_with_their_time() -> None:
+    """Llama-3.1-8B, 10,000 Q&A pairs, RTX 4090: 16-bit LoRA fits (fused cross-entropy);
+    8-bit LoRA and QLoRA are the alternatives, each with its memory and predicted time."""
+    p = _plan("rtx4090", "meta-llama/Llama-3.1-8B", data=qa_data())
+    assert p.method == "lora" and not p.setup.load_in_8bit
+    by_method = {r.method: r for r in p.rejected}
+    eight, four = by_method["lora (8-bit base, load_in_8bit)"], by_method["qlora"]
+    assert eight.total_gib < p.memory.total_gib and four.total_gib < eight.total_gib
+    for alt in (eight, four):
+        assert "min per epoch" in alt.reason and "slower" in alt.reason

@@ -31,7 +31,7 @@ def test_plan_says_trace_gives_an_exact_figure(cli, tmp_path: Path) -> None:
     )
     result = cli("plan", "--gpu", "rtx4090", "--model", str(_model(tmp_path)), "--data", str(data))
     assert result.exit_code == 0, result.output
-    assert "is not a known architecture" in result.output
+    assert "model_type 'frobnicator' (FrobnicatorForCausalLM) is not a known architecture" in result.output
     assert "axo-helper trace" in result.output
 
 
