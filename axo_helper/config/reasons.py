@@ -8,6 +8,7 @@ METHOD_REASON = {
     "full": "full fine-tune: every weight trains in 16-bit",
     "lora": "LoRA: the base stays frozen in 16-bit, small adapters train",
     "qlora": "QLoRA: the base is frozen in 4-bit NF4, small adapters train",
+    "freeze": "partial fine-tune: the last blocks train in 16-bit, the rest stays frozen",
 }
 ATTENTION_REASON = {
     "flash_attention_2": "FlashAttention-2: this GPU supports it (compute capability 8.0+)",

@@ -129,7 +129,7 @@ def _suggest(setup: TrainSetup, budget: float) -> str:
     for seq in (setup.sequence_len // 2, setup.sequence_len // 4):
         if seq >= 256 and _fits_at_one(replace(one, sequence_len=seq), budget):
             return f"micro_batch_size 1, gradient checkpointing and sequence_len {seq} would fit"
-    if setup.method == "full":
+    if setup.method in ("full", "freeze"):
         return "no simple edit fits; try adapter: lora (or qlora), or more GPUs"
     if setup.method == "lora":
         return "no simple edit fits; try adapter: qlora with load_in_4bit: true, or a larger GPU"
