@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     "--max-steps",
     type=click.IntRange(min=1),
     default=None,
-    help="Fine-tuning steps (default: 200; the whole demo takes 1-2 minutes on 2 CPU cores).",
+    help="Fine-tuning steps (default: 200; the whole demo takes 2-3 minutes on 2 CPU cores).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Show Axolotl's raw output too.")
 def demo(output_dir: Path, force: bool, max_steps: int | None, verbose: bool) -> None:
