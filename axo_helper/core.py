@@ -83,6 +83,12 @@ def _implied(request: PlanRequest) -> Method | None:
     return "freeze" if request.freeze_layers is not None else None
 
 
+def _offload_host_gib(hw: Hardware) -> float | None:
+    """The host memory CPU offload may plan against: read for detected GPUs (`--gpu
+    auto` runs on this machine), else None (the policy's assumption)."""
+    return host_memory_gib() if hw.source == "nvml" else None
+
+
 def installed_integrations(policy: planner.Policy) -> frozenset[str]:
     """The optional integrations the policy may plan with that are importable here
     (found, not imported: importing liger would import torch)."""
@@ -133,7 +139,7 @@ def make_plan(request: PlanRequest, /, *, hardware: Hardware | None = None) -> P
         cpu_memory_gib=host_memory_gib() if hw.is_cpu else None,
         freeze_layers=request.freeze_layers,
         installed=installed_integrations(policy),
-        host_memory_gib=host_memory_gib() if hw.source == "nvml" else None,
+        host_memory_gib=_offload_host_gib(hw),
     )
     if calibration is not None and calibration.warnings:
         result = replace(result, warnings=(*result.warnings, *calibration.warnings))
@@ -147,12 +153,13 @@ def longest_lengths(request: PlanRequest, /) -> tuple[Plan, list[Any]]:
 
     hw = hardware_mod.resolve(request.gpu, nodes=request.nodes, allow_cpu=request.allow_cpu)
     chosen = make_plan(request, hardware=hw)
+    policy = planner.load_policy(request.policy)
     rows = longest(
         hw,
         chosen.model,
-        planner.load_policy(request.policy),
+        policy,
         request.method or chosen.method,
-        installed=installed_integrations(planner.load_policy(request.policy)),
-        host_memory_gib=host_memory_gib() if hw.source == "nvml" else None,
+        installed=installed_integrations(policy),
+        host_memory_gib=_offload_host_gib(hw),
     )
     return chosen, rows
