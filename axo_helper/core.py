@@ -63,6 +63,7 @@ class PlanRequest:
 
     gpu: str
     model: str
+    revision: str | None = None  # a hub revision of --model (branch, tag, commit)
     data: str | None = None
     method: Method | None = None
     freeze_layers: float | None = None  # method "freeze": a block count or a fraction
@@ -110,7 +111,7 @@ def make_plan(request: PlanRequest, /, *, hardware: Hardware | None = None) -> P
     hw = hardware
     if hw is None:
         hw = hardware_mod.resolve(request.gpu, nodes=request.nodes, allow_cpu=request.allow_cpu)
-    spec = model_mod.inspect(request.model)
+    spec = model_mod.inspect(request.model, revision=request.revision)
     data_spec = None
     if request.data is not None:
         data_spec = dataset_mod.inspect(

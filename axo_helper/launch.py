@@ -275,7 +275,8 @@ def run_launch(
     train.log), each line (split at \\n or \\r, tqdm's update) to `on_line`.
     The child runs in its own session so a terminal Ctrl-C reaches only this
     process, which forwards SIGINT once (Axolotl saves and exits on it; torchrun
-    passes it to its workers); a second Ctrl-C forwards SIGTERM. Returns the exit
+    passes it to its workers); a second Ctrl-C, a SIGTERM or a SIGHUP (the terminal
+    closed) forwards SIGTERM, so no training outlives axo-helper. Returns the exit
     code, negative for a signal (as subprocess reports it). KeyboardInterrupt is
     never raised from here: the caller learns of an interrupt from `interrupted`.
     """
@@ -346,10 +347,12 @@ def _forward_signals(proc: subprocess.Popen[Any]) -> Any:
         count += 1
         sig = signal.SIGINT if count == 1 and signum == signal.SIGINT else signal.SIGTERM
         with contextlib.suppress(ProcessLookupError):
-            # The child leads its own process group: torchrun's workers get it too.
+            # The child leads its own group; torchrun passes it on to its workers.
             os.killpg(proc.pid, sig)
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too: a closed terminal reaches only us, not the child's session.
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.signal(s, handler) for s in forwarded}
     try:
         yield
     finally:

@@ -180,12 +180,18 @@ def test_run_launch_missing_interpreter_is_a_clear_error(tmp_path: Path) -> None
         run_launch(spec, tmp_path / "log")
 
 
-def test_ctrl_c_is_forwarded_once_and_the_exit_code_kept(tmp_path: Path) -> None:
+def test_ctrl_c_is_forwarded_once_and_the_exit_code_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
     import signal
     import threading
 
+    from axo_helper import launch as launch_mod
     from axo_helper.launch import interrupted
+
+    # Restored at teardown: later tests that fake the child must not read this interrupt.
+    monkeypatch.setattr(launch_mod, "_interrupted", False)
 
     ready = tmp_path / "ready"
     # Like Axolotl: on SIGINT save, say so, exit 0.

@@ -1,4 +1,5 @@
-"""Options shared by the commands that plan (plan, render, run).
+"""Options shared by the commands that plan (plan, render, run), and validate's
+--revision.
 
 @click.command()
 @plan_options
@@ -29,6 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 PLAN_OPTION_NAMES = (
     "gpu",
     "model",
+    "revision",
     "data",
     "method",
     "freeze_layers",
@@ -59,6 +61,22 @@ class _BlockCount(click.ParamType):
         return int(number) if number >= 1 else number
 
 
+def _revision(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and (not value.strip() or any(c.isspace() for c in value.strip())):
+        raise click.BadParameter(f"{value!r} is not a branch, tag or commit hash", ctx, param)
+    return value.strip() if value is not None else None
+
+
+# A hub revision of --model: the hub's config.json is read at it, and the config pins it.
+revision_option = click.option(
+    "--revision",
+    default=None,
+    metavar="REV",
+    callback=_revision,
+    help="Hub branch, tag or commit of --model: its config.json is read at it, and a "
+    "rendered config pins it (revision_of_model). Not for a local directory.",
+)
+
 _OPTIONS = [
     click.option(
         "--gpu",
@@ -73,6 +91,7 @@ _OPTIONS = [
         metavar="ID|DIR",
         help="Hugging Face id (a shipped preset or the hub's config.json) or a local directory.",
     ),
+    revision_option,
     click.option(
         "--data",
         default=None,

@@ -95,7 +95,8 @@ def show(p: Plan) -> None:
     out = console()
     s = p.setup
     r = p.reasons
-    out.print(f"[bold]Plan[/bold] for {p.model.name} on {p.hardware.describe()}")
+    at = f" at revision {p.model.revision}" if p.model.revision else ""
+    out.print(f"[bold]Plan[/bold] for {p.model.name}{at} on {p.hardware.describe()}")
     for note in p.model.notes[:1]:
         if note.startswith("architecture from the shipped preset"):
             out.print(f"  {note}")
@@ -131,6 +132,12 @@ def show(p: Plan) -> None:
         "on" if s.gradient_checkpointing else "off",
         r.get("gradient_checkpointing", ""),
     )
+    for key, label in (
+        ("selective_checkpointing", "selective checkpointing"),
+        ("activation_offloading", "activation offloading"),
+    ):
+        if key in r:  # only when the plan turns it on
+            t.add_row(label, "on", r[key])
     t.add_row("optimizer", s.optimizer, r.get("optimizer", ""))
     if "fused_cross_entropy" in r:
         t.add_row(

@@ -119,6 +119,8 @@ def run(
     )
     if not planned and config is None and resume is None:
         raise click.UsageError("pass --model and --data, --config FILE or --resume RUN_DIR")
+    if not planned and opts.get("revision"):
+        raise click.UsageError("--revision pins a hub revision of --model; pass --model too")
     display = ProgressDisplay(
         mode=ProgressDisplay.default_mode(quiet=quiet or json_),
         verbose=verbose and not json_,

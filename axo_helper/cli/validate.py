@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from axo_helper.cli.options import revision_option
+
 if TYPE_CHECKING:  # annotations only: the package loads when the command runs
     from axo_helper.errors import AxoHelperError
     from axo_helper.validate.report import Issue, ValidationReport
@@ -31,10 +33,17 @@ if TYPE_CHECKING:  # annotations only: the package loads when the command runs
     help="Architecture for the memory check when base_model cannot be resolved offline "
     "(a shipped preset, a cached HF id, or a local directory with config.json).",
 )
+@revision_option
 @click.option("json_", "--json", is_flag=True, help="Print the report as one JSON object.")
 @click.pass_context
 def validate(
-    ctx: click.Context, config: Path, gpu: str, no_axolotl: bool, model: str | None, json_: bool
+    ctx: click.Context,
+    config: Path,
+    gpu: str,
+    no_axolotl: bool,
+    model: str | None,
+    revision: str | None,
+    json_: bool,
 ) -> None:
     """Check an Axolotl config, ours or hand-written, and whether it fits the GPU.
 
@@ -62,11 +71,16 @@ def validate(
                 raise
             # No GPU here is normal on a laptop: validate the rest, say memory was skipped.
             skipped_gpu = f"memory: not checked ({exc.message}; pass --gpu PROFILE to check it)"
+    if revision is not None and model is None:
+        raise UsageError(
+            "--revision pins a hub revision of --model; pass --model too",
+            hint="a config's own revision_of_model is what Axolotl loads",
+        )
     fallback = None
     if model is not None:
         from axo_helper import model as model_mod
 
-        fallback = model_mod.inspect(model)  # a bad --model is the user's error, not a note
+        fallback = model_mod.inspect(model, revision=revision)  # a bad --model is the user's error, not a note
     try:
         report = validate_file(
             config, hardware=hardware, run_axolotl=not no_axolotl, fallback_model=fallback

@@ -91,6 +91,9 @@ def _model_keys(sheet: Sheet, plan: Plan) -> None:
         base_model_ref(model),
         f"{count(model.total_params)} parameters, {model.model_type}",
     )
+    if model.revision:
+        # Axolotl passes it to every from_pretrained: config, weights and tokenizer.
+        sheet.put("revision_of_model", model.revision, "the hub revision pinned by --revision")
     sheet.put("tokenizer_type", "AutoTokenizer", "the tokenizer shipped with the model")
 
 
@@ -243,6 +246,20 @@ def _memory_keys(sheet: Sheet, plan: Plan) -> None:
             {"use_reentrant": False},
             "non-reentrant: works with frozen base weights and DDP",
         )
+        if s.selective_checkpointing:
+            put(
+                "selective_checkpointing",
+                True,
+                sheet.reasons.get("selective_checkpointing")
+                or "keeps each block's attention output instead of recomputing it",
+            )
+        if s.activation_offloading:
+            put(
+                "activation_offloading",
+                True,
+                sheet.reasons.get("activation_offloading")
+                or "the checkpointed blocks' inputs wait in pinned host memory",
+            )
     put("attn_implementation", s.attn_implementation, ATTENTION_REASON.get(s.attn_implementation))
     precision_reason = sheet.reasons.get("precision") or PRECISION_REASON[s.precision]
     put(

@@ -302,6 +302,8 @@ def setup_from_config(
         sample_packing=_truthy(cfg.get("sample_packing")),
         # "offload"/"offload_disk" are deprecated spellings of checkpointing + offload.
         gradient_checkpointing=bool(gc) or fsdp_ac,
+        activation_offloading=bool(gc) and _offloads_activations(cfg, gc),
+        selective_checkpointing=bool(gc) and _saves_attention(cfg.get("selective_checkpointing")),
         attn_implementation=attention_of(cfg),
         optimizer=str(cfg.get("optimizer") or DEFAULT_OPTIMIZER),
         fused_cross_entropy=_truthy(cfg.get("liger_fused_linear_cross_entropy"))
@@ -318,6 +320,24 @@ def setup_from_config(
         ),
         **_freeze_fields(cfg, model, method),
     )
+
+
+def _offloads_activations(cfg: Mapping[str, Any], gc: Any) -> bool:
+    """Axolotl activation_offloading (true, legacy, disk, hidden_states), or the
+    deprecated gradient_checkpointing: offload / offload_disk that turn it on."""
+    value = cfg.get("activation_offloading")
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "no", "off")
+    return _truthy(value) or gc in ("offload", "offload_disk")
+
+
+def _saves_attention(value: Any) -> bool:
+    """selective_checkpointing: true, or a mapping whose `save` list (default
+    [attention]) names the attention kernels."""
+    if isinstance(value, Mapping):
+        save = value.get("save", ["attention"])
+        return isinstance(save, list) and "attention" in save
+    return _truthy(value)
 
 
 def _freeze_fields(cfg: Mapping[str, Any], model: ModelSpec, method: Method) -> dict[str, Any]:

@@ -32,6 +32,7 @@ The package, in the order an export runs:
   tokenizer   the trained tokenizer's files, copied; its chat template, eos, token ids
   stops       the turn terminator; generation_config.json's eos_token_id
   card        the model card's facts (README.md)
+  hub_card    the card output/ already had, merged in; Hub ids only; no host paths
   ollama      the Modelfile's facts: FROM, chat format, Go template, stops
   manifest    manifest.json and verify_export
   files       checksums, permissions, fsync, the lock, atomic publish, sizes

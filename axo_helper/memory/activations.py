@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from axo_helper.memory.constants import (
+    ACTIVATION_OFFLOAD_RESIDENT,
     DROPOUT_MASK_BYTES,
     FP32_BYTES,
     FP32_NORM_OUTPUT_TYPES,
@@ -44,6 +45,7 @@ class ActivationBytes:
     saved: float  # bytes saved for backward over all layers (+ model-level tensors)
     working: float  # one layer's recompute (GC) + backward transients
     notes: tuple[str, ...]
+    host: float = 0.0  # saved block inputs waiting in host memory (activation offloading)
 
 
 def _input_role(ls: LinearShape, model: ModelSpec) -> str:
@@ -223,6 +225,7 @@ def activations(setup: TrainSetup, stack: Stack = AXOLOTL) -> ActivationBytes:
     tokens = setup.micro_batch_size * setup.sequence_len
     layer, transient = _layer_bytes_per_token(setup, stack)
     notes: list[str] = []
+    host = 0.0
     full = setup.method in FULL_WEIGHT_METHODS
     # Blocks that save for backward: all, or (freeze) the unfrozen ones, plus the frozen
     # ones when something before them needs a gradient (memory/freeze.py).
@@ -233,7 +236,23 @@ def activations(setup: TrainSetup, stack: Stack = AXOLOTL) -> ActivationBytes:
         # Non-reentrant checkpointing (Axolotl's default use_reentrant: false) keeps each
         # block's input hidden state; backward recomputes one block at a time.
         hidden = FP32_BYTES if fp32_residual(setup, stack) else a
-        saved = float((layers + graph_frozen) * hidden * m.hidden_size * tokens)
+        kept = layers + graph_frozen
+        if setup.activation_offloading:
+            # the blocks' inputs wait in host memory; the last few stay (ACTIVATION_OFFLOAD_RESIDENT)
+            resident = min(kept, ACTIVATION_OFFLOAD_RESIDENT)
+            host = float((kept - resident) * hidden * m.hidden_size * tokens)
+            kept = resident
+            notes.append(
+                "activation offloading: the blocks' saved inputs wait in pinned host "
+                "memory; the last few stay on the GPU"
+            )
+        saved = float(kept * hidden * m.hidden_size * tokens)
+        if setup.saves_attention:
+            saved += (layers + graph_frozen) * tokens * saved_attention_bytes(m, a)
+            notes.append(
+                "selective checkpointing: each block's attention output and log-sum-exp "
+                "are kept, so backward does not rerun the attention kernel"
+            )
         working = (layer + transient) * tokens
     else:
         saved = layers * layer * tokens * stack.no_checkpointing_factor
@@ -269,7 +288,14 @@ def activations(setup: TrainSetup, stack: Stack = AXOLOTL) -> ActivationBytes:
     elif setup.attn_implementation == "eager":
         saved += setup.micro_batch_size * setup.sequence_len**2 * a
         notes.append("eager attention stores the s x s attention probabilities per layer")
-    return ActivationBytes(saved=saved, working=working, notes=tuple(notes))
+    return ActivationBytes(saved=saved, working=working, notes=tuple(notes), host=host)
+
+
+def saved_attention_bytes(m: ModelSpec, a: int) -> float:
+    """Per token and block, what selective checkpointing keeps of the attention kernel
+    (Axolotl's `save: [attention]`, the SDPA / flash forward op's outputs): the output,
+    heads x head_dim 16-bit values, and the fp32 log-sum-exp per head."""
+    return float(m.num_attention_heads * (m.head_dim * a + FP32_BYTES))
 
 
 def _wrapped_weight_bytes(setup: TrainSetup, stack: Stack) -> tuple[float, float]:

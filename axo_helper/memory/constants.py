@@ -95,6 +95,13 @@ DROPOUT_MASK_BYTES = 1
 # ~b*s*h elements, 16-bit) and keeps the grad of the hidden states (b*s*h, 16-bit):
 # ~2 hidden-sized 16-bit tensors per token (liger_kernel/ops/fused_linear_cross_entropy.py).
 FUSED_CE_HIDDEN_COPIES = 2
+# Activation offloading (Axolotl activation_offloading: true, TRL's OffloadActivations
+# with CUDA streams, trl/models/activation_offloading.py): every saved tensor over
+# min_offload_size (1 KiB) goes to pinned host memory as forward saves it, except the
+# last ones: up to max_fwd_stash_size (5) stay on the GPU so the copies overlap compute,
+# and backward prefetches the next one while it uses the current. Under checkpointing
+# the saved tensors are the blocks' inputs, so about this many stay resident.
+ACTIVATION_OFFLOAD_RESIDENT = 6
 # Model types whose blocks run attention and MLP in parallel off one shared norm, so the
 # two branches read the same normalised input (phi-1/1.5/2, GPT-J, Cohere).
 PARALLEL_BLOCK_TYPES = frozenset({"phi", "gptj", "cohere"})

@@ -123,7 +123,7 @@ def estimate(setup: TrainSetup, stack: Stack = AXOLOTL) -> MemoryBreakdown:
         trainable_params=trainable_params(setup),
         notes=tuple(dict.fromkeys(notes)),
         allocated_gib=(allocated - st.paged) / GIB,
-        host_gib=(w.host + st.host) / GIB,
+        host_gib=(w.host + st.host + act.host) / GIB,
     )
 
 

@@ -1,9 +1,11 @@
 """The Hugging Face hub: only a repository's config.json, through huggingface_hub's
-cache (HF_HUB_OFFLINE honoured). huggingface_hub is imported when called, not before."""
+cache (HF_HUB_OFFLINE honoured), at a pinned revision when one is given (--revision).
+huggingface_hub is imported when called, not before."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from axo_helper.errors import HubUnavailableError, ModelError
@@ -46,8 +48,19 @@ def _unknown(name: str, why: str) -> ModelError:
     )
 
 
-def from_hub(name: str, offline: bool) -> ModelSpec:
-    """The hub repository's config.json (cached); every hub failure is a ModelError."""
+def _no_such_revision(name: str, revision: str | None) -> ModelError:
+    if revision is None:
+        return _unknown(name, "the hub has no main revision for it")
+    return ModelError(
+        f"hub repository '{name}' has no revision '{revision}'",
+        hint="pass a branch, a tag or a commit hash listed at "
+        f"https://huggingface.co/{name}/commits/main, or drop --revision for main",
+    )
+
+
+def from_hub(name: str, offline: bool, *, revision: str | None = None) -> ModelSpec:
+    """The hub repository's config.json (cached) at `revision` (None: main); every hub
+    failure is a ModelError. The spec carries the revision for the rendered config."""
     # Imported here: huggingface_hub costs start-up time the preset path does not need.
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import (
@@ -63,7 +76,11 @@ def from_hub(name: str, offline: bool) -> ModelSpec:
     cache_dir = _hub_cache_dir()
     try:
         path = hf_hub_download(
-            repo_id=name, filename="config.json", cache_dir=cache_dir, local_files_only=offline
+            repo_id=name,
+            filename="config.json",
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=offline,
         )
     except HFValidationError:
         raise _unknown(name, "it is not a valid Hugging Face repo id") from None
@@ -75,13 +92,14 @@ def from_hub(name: str, offline: bool) -> ModelSpec:
         ) from None
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):
         why = "the hub is offline (HF_HUB_OFFLINE)" if offline else "the hub is unreachable"
-        raise _unavailable(name, f"{why} and its config.json is not cached") from None
+        what = f"its config.json at revision {revision}" if revision else "its config.json"
+        raise _unavailable(name, f"{why} and {what} is not cached") from None
     except RepositoryNotFoundError:
         err = _unknown(name, "the hub has no such repository")
         err.hint = (err.hint or "") + "; for a private repository set HF_TOKEN"
         raise err from None
     except RevisionNotFoundError:
-        raise _unknown(name, "the hub has no main revision for it") from None
+        raise _no_such_revision(name, revision) from None
     except EntryNotFoundError:
         raise ModelError(
             f"hub repository '{name}' has no config.json",
@@ -95,7 +113,8 @@ def from_hub(name: str, offline: bool) -> ModelSpec:
     # The tokenizer is not downloaded; if an earlier run cached it, use what it says.
     chat = False
     for filename in ("chat_template.jinja", "tokenizer_config.json"):
-        cached = try_to_load_from_cache(name, filename, cache_dir=cache_dir)
+        cached = try_to_load_from_cache(name, filename, cache_dir=cache_dir, revision=revision)
         if isinstance(cached, str):
             chat = chat or has_chat_template(Path(cached).parent)
-    return from_config(config, name=name, source="hub", hf_id=name, chat_template=chat)
+    spec = from_config(config, name=name, source="hub", hf_id=name, chat_template=chat)
+    return replace(spec, revision=revision)

@@ -26,7 +26,8 @@ Modules:
   search.py        candidate setups, the ladder, the fastest (variant, micro batch) that fits
   speed.py         the time model's throughput per GPU class, communication, offload
   longest.py       `plan --longest`: the longest sequence per memory option
-  explain.py       reasons, rejected alternatives, warnings
+  explain.py       reasons and rejected alternatives
+  plan_warnings.py what the operator should know about the chosen setup
   nothing_fits.py  the PlanError naming the smallest change that fits
   lengths.py       what Axolotl does with each row at a sequence_len (dropped, split)
   timing.py        the time model (flops_per_token, steps and seconds per epoch)

@@ -21,6 +21,7 @@ from axo_helper.planner.nothing_fits import nothing_fits
 from axo_helper.planner.overrides import check_overrides
 from axo_helper.planner.packing import Packing
 from axo_helper.planner.packing import choose as choose_packing
+from axo_helper.planner.plan_warnings import plan_warnings
 from axo_helper.planner.policy import Policy
 from axo_helper.planner.search import (
     Choice,
@@ -270,7 +271,7 @@ def _assemble(
     time = timing(hardware, policy, setup, fate, ga, search.calibration)
     warnings = [
         *warnings,
-        *explain.plan_warnings(data, model, setup, mem, search.budget, fate),
+        *plan_warnings(data, model, setup, mem, search.budget, fate),
     ]
     return Plan(
         hardware=hardware,
@@ -330,6 +331,10 @@ def _choice_reasons(
     }
     if search.fused_ce:
         reasons["fused_cross_entropy"] = explain.fused_ce_reason(search, choice)
+    if choice.fit.variant.selective:
+        reasons["selective_checkpointing"] = explain.selective_reason(search, choice)
+    if choice.fit.variant.activation_offloading:
+        reasons["activation_offloading"] = explain.activation_offloading_reason(search, choice)
     lora = policy.lora.get(choice.method)
     if lora is not None:
         reasons["lora_r"] = (

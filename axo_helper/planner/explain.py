@@ -1,24 +1,19 @@
-"""Why: the reasons behind each chosen value, the alternatives rejected, and the warnings."""
+"""Why: the reasons behind each chosen value and the alternatives rejected
+(planner/warnings.py: what the operator should know about the chosen setup)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
 
-from axo_helper.dataset import CHARS_PER_TOKEN
-from axo_helper.model.facts import generic_note
 from axo_helper.planner import freeze
-from axo_helper.planner.lengths import COMPLETION_MAX_CHUNKS, describe
-from axo_helper.planner.policy import Variant
+from axo_helper.planner.policy import PARTIAL_CHOICES, SHARDED_CHOICES, Variant
 from axo_helper.planner.search import Choice, Search, Timed, VariantFit, gib
 from axo_helper.specs import (
     METHODS,
-    DataSpec,
     MemoryBreakdown,
     Method,
-    ModelSpec,
     Rejected,
-    RowFate,
     TrainSetup,
 )
 
@@ -268,96 +263,94 @@ def fused_ce_reason(search: Search, choice: Choice) -> str:
     return "standard: fits as it is; Liger's fused loss would not be faster here"
 
 
+def selective_reason(search: Search, choice: Choice) -> str:
+    """Why the attention outputs are kept instead of recomputed (only when they are)."""
+    v = choice.fit.variant
+    twin = _best_timed(choice, lambda x: x == replace(v, selective=False))
+    head = "on: the recompute skips the attention scores"
+    if twin is None or twin.seconds is None or choice.seconds is None:
+        return head
+    return (
+        f"{head}, faster here ({duration(search, choice.seconds)}; recomputing them "
+        f"{duration(search, twin.seconds)} at micro batch {twin.micro_batch})"
+    )
+
+
+def activation_offloading_reason(search: Search, choice: Choice) -> str:
+    """Why the checkpointed blocks' inputs wait in host memory (only when they do)."""
+    v = choice.fit.variant
+    assert choice.fit.memory is not None
+    host = f"{gib(choice.fit.memory.host_gib)} of saved block inputs in pinned host memory"
+    twin = _best_timed(choice, lambda x: x == replace(v, activation_offloading=False))
+    if twin is None:
+        at_one = next(
+            (f.at_one for f in choice.fits if f.variant == replace(v, activation_offloading=False)),
+            None,
+        )
+        need = f": without it micro batch 1 needs {gib(at_one.total_gib)}" if at_one else ""
+        return f"on, {host}{need}"
+    if twin.seconds is not None and choice.seconds is not None:
+        return (
+            f"on, {host}: faster here ({duration(search, choice.seconds)}; without it micro "
+            f"batch {twin.micro_batch}, {duration(search, twin.seconds)})"
+        )
+    return f"on, {host}: a larger micro batch fits ({choice.micro_batch}, not {twin.micro_batch})"
+
+
 def distributed_reason(search: Search, choice: Choice) -> str:
-    dist = choice.fit.variant and search.distributed_for(choice.fit.variant)
+    why = _distributed_why(search, choice)
+    v, mem = choice.fit.variant, choice.fit.memory
+    if v.offload and mem is not None and search.world > 1:
+        what = "optimizer states"
+        if search.distributed_for(v) in SHARDED_CHOICES:
+            what += " and parameters"
+        why += (
+            f", with the {what} in host memory ({gib(mem.host_gib)} per GPU; Adam steps "
+            "on the CPU)"
+        )
+    return why
+
+
+def _distributed_why(search: Search, choice: Choice) -> str:
+    dist = search.distributed_for(choice.fit.variant)
     world = search.world
     if world == 1:
         return "none: one device"
     forced = " (set by --distributed)" if search.forced_distributed else ""
-    sharded_alt = _best_timed(choice, lambda x: x.sharded)
-    if dist in ("ddp", "zero1", "zero2"):
-        why = f"{dist}{forced}: a full replica of the model fits on each of {world} GPUs"
+
+    def best(want: Callable[[str | None], bool]) -> Timed | None:
+        return _best_timed(choice, lambda x: want(search.distributed_for(x)))
+
+    def at_one(want: Callable[[str | None], bool]) -> float | None:
+        needs = [f.at_one.total_gib for f in choice.fits if want(search.distributed_for(f.variant))]
+        return min(needs, default=None)
+
+    if dist not in SHARDED_CHOICES:
+        what = "a full replica of the model"
+        if dist in PARTIAL_CHOICES:
+            what = "a replica of the weights, with gradients and optimizer states sharded,"
+        why = f"{dist}{forced}: {what} fits on each of {world} GPUs"
+        ddp_need = at_one(lambda d: d == "ddp") if dist != "ddp" else None
+        if ddp_need is not None and best(lambda d: d == "ddp") is None:
+            why += f" (a DDP replica needs {gib(ddp_need)})"
+        sharded_alt = best(lambda d: d in SHARDED_CHOICES)
         if sharded_alt is not None and sharded_alt.seconds is not None and choice.seconds:
             why += (
-                f" and is faster ({duration(search, choice.seconds)}; sharded "
+                f" and is faster ({duration(search, choice.seconds)}; fully sharded "
                 f"{duration(search, sharded_alt.seconds)})"
             )
         return why
-    replicas = [f for f in choice.fits if not f.variant.sharded]
-    replica = _best_timed(choice, lambda x: not x.sharded)
+    replica = best(lambda d: d not in SHARDED_CHOICES)
     if replica is not None and replica.seconds is not None and choice.seconds is not None:
+        kind = search.distributed_for(replica.fit.variant)
         why = (
-            f"faster than a full replica per GPU ({duration(search, choice.seconds)}; a "
-            f"replica {duration(search, replica.seconds)} at micro batch {replica.micro_batch}); "
+            f"faster than a weight replica per GPU ({duration(search, choice.seconds)}; "
+            f"{kind} {duration(search, replica.seconds)} at micro batch {replica.micro_batch}); "
         )
     else:
-        need = min((f.at_one.total_gib for f in replicas), default=None)
-        why = f"a full replica needs {gib(need)} > {gib(search.budget)}; " if need else ""
+        need = at_one(lambda d: d not in SHARDED_CHOICES)
+        why = f"a replica of the weights needs {gib(need)} > {gib(search.budget)}; " if need else ""
     return (
         f"{dist}{forced}: {why}sharding weights, gradients and optimizer states across "
         f"{world} GPUs fits"
     )
-
-
-# =========================================================================== warnings
-def plan_warnings(
-    data: DataSpec | None,
-    model: ModelSpec,
-    setup: TrainSetup,
-    mem: MemoryBreakdown,
-    budget: float,
-    fate: RowFate | None,
-) -> list[str]:
-    """What the operator should know about the chosen setup, in the order shown."""
-    out = data_warnings(data, fate)
-    generic = generic_note(model)
-    if generic:
-        out.append(generic)
-    out.extend(moe_warnings(setup))
-    if mem.total_gib > 0.97 * budget:
-        out.append(
-            f"the plan uses {mem.total_gib:.1f} of {budget:.1f} GiB: little margin for estimate error"
-        )
-    return out
-
-
-def data_warnings(data: DataSpec | None, fate: RowFate | None) -> list[str]:
-    if data is None:
-        return []
-    out = list(data.warnings)
-    if data.approximate:
-        out.append(
-            "token counts are approximate (no local tokenizer: "
-            f"{CHARS_PER_TOKEN} characters per token); pass "
-            "--tokenizer DIR or a local --model for exact counts"
-        )
-    if fate is None:
-        return out
-    lost = fate.rows_dropped + fate.rows_truncated
-    if fate.handling == "split":
-        if fate.rows_truncated:
-            out.append(
-                f"{fate.rows_truncated:,} completion rows are longer than {COMPLETION_MAX_CHUNKS} "
-                f"x sequence_len: Axolotl's tokenizer cuts them, {fate.tokens_dropped:,} "
-                "tokens are not trained"
-            )
-    elif lost:
-        out.append(
-            f"{describe(fate)} (data p99 {data.tokens.p99:,}, longest {data.tokens.max:,}): "
-            f"the config sets excess_length_strategy: {fate.handling}"
-        )
-    return out
-
-
-def moe_warnings(setup: TrainSetup) -> list[str]:
-    """MoE under QLoRA: what Axolotl 0.19 needs that the plan alone cannot give."""
-    m = setup.model
-    if not m.is_moe or setup.method != "qlora":
-        return []
-    if not setup.quantize_moe_experts:
-        return [
-            "MoE experts stay unquantized under QLoRA on this GPU (Axolotl's "
-            "quantize_moe_experts needs CUDA): the estimate counts them so, and LoRA may "
-            "need less"
-        ]
-    return []

@@ -89,10 +89,12 @@ def flops_per_token(setup: TrainSetup, context: float) -> float:
     attn = 2.0 * m.num_attention_heads * m.head_dim * context  # one block's scores, forward
     forward = layers * (2.0 * block + attn) + 2.0 * head
     backward = trained * (4.0 * block + 2 * attn) + (4.0 if setup.train_head else 2.0) * head
-    recompute = trained * (2.0 * block + attn) if setup.gradient_checkpointing else 0.0
+    # selective checkpointing keeps the attention outputs: the recompute skips the scores
+    rerun = 0.0 if setup.saves_attention else attn
+    recompute = trained * (2.0 * block + rerun) if setup.gradient_checkpointing else 0.0
     if graph_through_frozen(setup):
         frozen = setup.frozen_layers
         backward += frozen * (2.0 * block + 2 * attn)
         if setup.gradient_checkpointing:
-            recompute += frozen * (2.0 * block + attn)
+            recompute += frozen * (2.0 * block + rerun)
     return forward + backward + recompute

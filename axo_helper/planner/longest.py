@@ -41,11 +41,16 @@ def _options(policy: Policy, hardware: Hardware, fused: bool) -> list[tuple[str,
     ]
     if fused:
         rows.append(("+ fused cross-entropy (Liger)", Variant(False, "default", True, fused_ce=True)))
-    if not hardware.is_cpu:
-        rows.append(("+ 8-bit optimizer states", Variant(False, "eight_bit", True, fused_ce=fused)))
+    if hardware.is_cpu:
+        return rows
+    rows.append(("+ 8-bit optimizer states", Variant(False, "eight_bit", True, fused_ce=fused)))
+    acts = Variant(False, "eight_bit", True, fused_ce=fused, activation_offloading=True)
+    rows.append(("+ activation offloading", acts))
     if hardware.world_size > 1:
-        rows.append((f"+ {policy.sharded} across {hardware.world_size} GPUs", Variant(True, "eight_bit", True, fused_ce=fused)))
-        rows.append(("+ CPU offload", Variant(True, "default", True, fused_ce=fused, offload=True)))
+        # FSDP replaces Axolotl's gradient checkpointing, which activation offloading needs
+        sharded = replace(acts, sharded=True, activation_offloading=policy.sharded != "fsdp")
+        rows.append((f"+ {policy.sharded} across {hardware.world_size} GPUs", sharded))
+        rows.append(("+ CPU offload", replace(sharded, optimizer="default", offload=True)))
     return rows
 
 
@@ -73,6 +78,7 @@ def longest(
             ladder=(replace(variant, fused_ce=False),),
             fused_ce=replace(policy.fused_ce, enabled=variant.fused_ce),
             seq_len_shrink_to_fit=False,
+            partial_sharding=None,  # the row names policy.sharded
         )
         out.append(_longest_for(hardware, model, only, method, label, installed, host_memory_gib))
     return out

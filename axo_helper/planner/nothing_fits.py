@@ -30,8 +30,11 @@ def nothing_fits(
     seq = seqs[-1]
     v = search.lightest_variant()
     mb = micro_batch or 1
-    need = search.estimate(search.setup(method, seq, False, v, mb)).total_gib
+    lightest = search.estimate(search.setup(method, seq, False, v, mb))
+    need = lightest.total_gib
     desc = f"{method} at sequence_len {seq}, micro batch {mb}, {search.label(v)}"
+    if need <= search.budget and not search.host_fits(lightest):
+        return _host_refusal(search, desc, lightest.host_gib, methods, seq)
     changes = _option_changes(search, seq, methods, micro_batch, explicit_seq, forced_method)
     if not explicit_seq and data is not None:
         changes.extend(_shorter_changes(search, seq, methods[-1], mb, data))
@@ -119,3 +122,30 @@ def _hardware_changes(
             changes.append(f"{n} such GPUs with {sharded} ({where})")
             break
     return changes
+
+
+def _host_refusal(
+    search: Search, desc: str, host_per_gpu: float, methods: list[Method], seq: int
+) -> PlanError:
+    """The lightest setup fits the GPUs only by offloading more than the host holds."""
+    gpus = max(1, search.hardware.num_gpus)
+    read = search.host_memory_gib is not None
+    where = "read from this machine" if read else "assumed by speed.host_memory_gib_per_gpu"
+    changes = []
+    if not read:
+        changes.append("plan with --gpu auto on the training machine to use its real host memory")
+    v = search.lightest_variant()
+    for other in (m for m in ("lora", "qlora") if m not in methods[-1:]):
+        f = search.fit(other, seq, False, v, 1)
+        if f.micro_batch:
+            changes.append(f"--method {other} ({gib(f.at_one.total_gib)})")
+            break
+    need_host = host_per_gpu * gpus / search.policy.speed.host_memory_fraction
+    changes.append(f"a node with >= {math.ceil(need_host)} GiB of host memory")
+    return PlanError(
+        f"nothing fits: the lightest setup ({desc}) fits the GPUs only by offloading "
+        f"{gib(host_per_gpu * gpus)} to host memory, more than the "
+        f"{gib(search.host_budget())} offload may use ({where})",
+        hint="smallest changes that fit: " + "; or ".join(changes),
+    )
+

@@ -4,8 +4,7 @@ Packing is decided from what Axolotl trains at a sequence_len (planner.lengths.r
 samples are packed when the mean training sequence is at most
 `sample_packing.max_mean_fraction` of the packed length (two or more samples per
 sequence). Short samples are packed into at least `sample_packing.min_sequence_len`
-tokens, so the same content packs whether its p99 rounds to 256 or to 512 (issue 11,
-case 8); a longer packed length drops no more rows than the shorter one.
+tokens, so the same content packs whether its p99 rounds to 256 or to 512; a longer packed length drops no more rows than the shorter one.
 
 The optimizer step is sized in tokens, not sequences: accumulation is chosen so that
 micro batch x tokens per sequence x accumulation x GPUs comes closest to

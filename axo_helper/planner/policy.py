@@ -12,6 +12,8 @@ from axo_helper.specs import METHODS, Distributed, Method
 
 OPTIMIZER_KEYS = ("default", "eight_bit", "paged")
 SHARDED_CHOICES: tuple[Distributed, ...] = ("zero3", "fsdp")
+# Keep a replica of the weights, shard the gradients and optimizer states (DeepSpeed).
+PARTIAL_CHOICES: tuple[Distributed, ...] = ("zero1", "zero2")
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,15 @@ class Variant:
     # Liger's fused linear cross-entropy (never the b*s*V logits); the search adds a
     # fused twin of every rung where the integration is installed and supports the model.
     fused_ce: bool = False
-    # ZeRO-3/FSDP CPU offload of the optimizer states and parameters (sharded rungs only)
+    # ZeRO/FSDP CPU offload of the optimizer states (and, fully sharded, the parameters)
     offload: bool = False
+    # Axolotl activation_offloading: the checkpointed blocks' inputs in host memory
+    activation_offloading: bool = False
+    # Axolotl selective_checkpointing: the attention outputs kept, not recomputed
+    selective: bool = False
+    # The sharding strategy of a sharded rung, set when the search expands it into each
+    # of the policy's strategies (distributed.partial, then distributed.sharded).
+    strategy: Distributed | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class SpeedPolicy:
     pcie_gbps: float
     comm_overlap: float
     cpu_adam_params_per_s: float
+    activation_offload_overhead: float
     host_memory_gib_per_gpu_datacenter: float
     host_memory_gib_per_gpu_consumer: float
     host_memory_fraction: float
@@ -122,6 +132,9 @@ class Policy:
     speed: SpeedPolicy
     fused_ce: FusedCEPolicy
     freeze: FreezePolicy = DEFAULT_FREEZE
+    # Tried before `sharded` on sharded rungs: a weight replica with ZeRO-sharded
+    # gradients and states (same traffic as DDP). None: only `sharded`.
+    partial_sharding: Distributed | None = None
 
     def budget(self, memory_gib: float) -> float:
         """Memory per GPU the plan may use: memory - max(fraction x memory, min_gib)."""
@@ -264,9 +277,27 @@ def _ladder(r: _PolicyReader) -> tuple[Variant, ...]:
             raise sub.bad("optimizer", f"expected one of {', '.join(OPTIMIZER_KEYS)}")
         offload = sub.flag("offload") if "offload" in row else False
         if offload and not sub.flag("sharded"):
-            raise sub.bad("offload", "CPU offload needs sharded: true (ZeRO-3 or FSDP)")
+            raise sub.bad("offload", "CPU offload needs sharded: true (ZeRO or FSDP)")
+        gc = sub.flag("gradient_checkpointing")
+        acts = sub.flag("activation_offloading") if "activation_offloading" in row else False
+        if acts and not gc:
+            raise sub.bad(
+                "activation_offloading", "activation offloading needs gradient_checkpointing: true"
+            )
+        selective = sub.flag("selective_checkpointing") if "selective_checkpointing" in row else False
+        if selective and not gc:
+            raise sub.bad(
+                "selective_checkpointing", "selective checkpointing needs gradient_checkpointing: true"
+            )
         ladder.append(
-            Variant(sub.flag("sharded"), opt, sub.flag("gradient_checkpointing"), offload=offload)
+            Variant(
+                sub.flag("sharded"),
+                opt,
+                gc,
+                offload=offload,
+                activation_offloading=acts,
+                selective=selective,
+            )
         )
     return tuple(ladder)
 
@@ -305,6 +336,9 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
     if sharded not in SHARDED_CHOICES:
         raise r.bad("distributed.sharded", f"expected one of {', '.join(SHARDED_CHOICES)}")
     ladder = _ladder(r)
+    partial = r.get("distributed.partial") if "partial" in (r.get("distributed") or {}) else None
+    if partial is not None and partial not in PARTIAL_CHOICES:
+        raise r.bad("distributed.partial", f"expected null or one of {', '.join(PARTIAL_CHOICES)}")
 
     return Policy(
         headroom_fraction=r.number("headroom.fraction", lo=0.0, hi=0.5),
@@ -335,6 +369,7 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
         optimizers=optimizers,
         cpu_optimizer=r.text("optimizer.cpu"),
         sharded=sharded,
+        partial_sharding=cast("Distributed | None", partial),
         ladder=ladder,
         multi_node_scaling=r.number("multi_node", lo=0.01, hi=1.0),
         cpu_memory_fraction=r.number("cpu.memory_fraction", lo=0.01, hi=1.0),
@@ -351,6 +386,9 @@ def parse_policy(raw: Any, where: str = "presets/policy.yaml") -> Policy:
             pcie_gbps=r.number("speed.pcie_gbps", lo=0.1),
             comm_overlap=r.number("speed.comm_overlap", lo=0.0, hi=1.0),
             cpu_adam_params_per_s=r.number("speed.cpu_adam_params_per_s", lo=1.0),
+            activation_offload_overhead=r.number(
+                "speed.activation_offload_overhead", lo=0.0, hi=1.0
+            ),
             host_memory_gib_per_gpu_datacenter=r.number(
                 "speed.host_memory_gib_per_gpu.datacenter", lo=1.0
             ),

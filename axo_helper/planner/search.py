@@ -16,7 +16,7 @@ from axo_helper import fit as fit_rule
 from axo_helper import memory
 from axo_helper.planner import freeze
 from axo_helper.planner.packing import StepTokens
-from axo_helper.planner.policy import SHARDED_CHOICES, Policy, Variant
+from axo_helper.planner.policy import PARTIAL_CHOICES, SHARDED_CHOICES, Policy, Variant
 from axo_helper.specs import (
     Attention,
     ChatChoice,
@@ -124,11 +124,16 @@ class Search:
         forced = self.forced_distributed
         if world == 1:
             return None if variant.sharded else "none"
+        if variant.strategy is not None:
+            return variant.strategy
         if forced is None:
             return self.policy.sharded if variant.sharded else "ddp"
         # --distributed picks the one strategy; zero1/zero2 keep a replica of the weights.
         if forced in SHARDED_CHOICES:
             return forced if variant.sharded else None
+        if forced in PARTIAL_CHOICES and variant.sharded:
+            # zero1/zero2 keep the weights: a sharded rung adds only its CPU offload
+            return forced if variant.offload else None
         return None if variant.sharded else forced
 
     def optimizer_for(self, variant: Variant) -> str | None:
@@ -139,15 +144,35 @@ class Search:
 
     def variants(self) -> list[Variant]:
         """The ladder's rungs that apply here, each followed by its fused cross-entropy
-        twin when that is allowed: the order is the tie-break (simpler first)."""
+        twin when that is allowed: the order is the tie-break (simpler first).
+
+        A sharded rung is tried with the policy's partial sharding (ZeRO-2: a weight
+        replica) before its full sharding, unless --distributed names the strategy.
+        Activation offloading and selective checkpointing need Axolotl's
+        gradient_checkpointing, which FSDP replaces with its own: not with FSDP, and not
+        on a CPU; selective checkpointing saves the SDPA/flash kernels, not eager."""
         out: list[Variant] = []
-        for v in self.policy.ladder:
-            if self.distributed_for(v) is None or self.optimizer_for(v) is None:
-                continue
-            out.append(v)
-            if self.fused_ce:
-                out.append(replace(v, fused_ce=True))
+        for rung in self.policy.ladder:
+            for v in self._strategies(rung):
+                dist = self.distributed_for(v)
+                if dist is None or self.optimizer_for(v) is None:
+                    continue
+                if v.activation_offloading and (dist == "fsdp" or self.hardware.is_cpu):
+                    continue
+                if v.selective and (
+                    dist == "fsdp" or self.hardware.is_cpu or self.attn == "eager"
+                ):
+                    continue
+                out.append(v)
+                if self.fused_ce:
+                    out.append(replace(v, fused_ce=True))
         return out
+
+    def _strategies(self, rung: Variant) -> list[Variant]:
+        partial = self.policy.partial_sharding
+        if not rung.sharded or self.world == 1 or self.forced_distributed or partial is None:
+            return [rung]
+        return [replace(rung, strategy=partial), replace(rung, strategy=self.policy.sharded)]
 
     def lightest_variant(self) -> Variant:
         return self.variants()[-1]
@@ -162,6 +187,10 @@ class Search:
         parts.append(self.optimizer_for(v) or "?")
         if v.fused_ce:
             parts.append("fused cross-entropy")
+        if v.selective:
+            parts.append("selective checkpointing")
+        if v.activation_offloading:
+            parts.append("activation offloading")
         if v.offload:
             parts.append("CPU offload")
         return ", ".join(parts)
@@ -197,8 +226,10 @@ class Search:
             micro_batch_size=micro_batch,
             sample_packing=packing,
             gradient_checkpointing=variant.gradient_checkpointing,
+            activation_offloading=variant.activation_offloading,
+            selective_checkpointing=variant.selective,
             fused_cross_entropy=variant.fused_ce,
-            cpu_offload=variant.offload and dist in SHARDED_CHOICES,
+            cpu_offload=variant.offload and dist != "none" and dist != "ddp",
             attn_implementation=self.attn,
             optimizer=self.optimizer_for(variant) or self.policy.optimizers["default"],
             num_gpus=world,

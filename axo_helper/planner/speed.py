@@ -11,13 +11,16 @@ replace it where they exist (planner/timing.py).
             ZeRO-3/FSDP: every parameter gathered for forward, backward and recompute,
             each micro step) over NVLink or PCIe, partly hidden behind compute
   offload   ZeRO/FSDP CPU offload: the gradients and parameters over PCIe and the
-            optimizer step on the CPU
+            optimizer step on the CPU; activation offloading: the saved block inputs
+            down and back up over PCIe each micro step, on side streams that overlap
+            compute like communication does
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from axo_helper.memory.activations import activations
 from axo_helper.memory.params import trainable_params
 from axo_helper.planner.policy import SpeedPolicy
 from axo_helper.specs import GPU, Hardware, TrainSetup
@@ -102,6 +105,10 @@ def step_cost(
             # offloaded parameters come over PCIe for each gather instead of NVLink
             weights = setup.model.total_params * _weight_bytes(setup) / max(1, world)
             offload += 2 * accumulation * weights / (speed.pcie_gbps * 1e9)
+    if setup.activation_offloading and setup.gradient_checkpointing:
+        moved = 2 * accumulation * activations(setup).host / (speed.pcie_gbps * 1e9)
+        offload += max(moved * (1.0 - speed.comm_overlap), moved - compute_seconds)
+        offload += speed.activation_offload_overhead * compute_seconds
     return StepCost(compute=compute_seconds, comm=max(0.0, exposed), offload=offload)
 
 

@@ -33,7 +33,8 @@ def flops_per_token(setup: TrainSetup, context: float) -> float:
 
     Matmul FLOPs: forward 2N; backward 4N for a full fine-tune (activation and weight
     gradients) but 2N for LoRA/QLoRA (frozen weights need no weight gradient; the
-    adapters are negligible). Gradient checkpointing repeats the forward: +2N.
+    adapters are negligible). Gradient checkpointing repeats the forward: +2N, and the
+    attention scores unless selective checkpointing saved the attention outputs.
     N counts the weights that multiply (the input embedding is a lookup; the lm_head
     multiplies). Attention scores add 2 x 2 x layers x (heads x head_dim) x context/2 in
     the forward (causal: half the keys on average), backward twice that.
@@ -45,7 +46,10 @@ def flops_per_token(setup: TrainSetup, context: float) -> float:
     forward = 2.0 * n
     attn_fwd = 2.0 * m.num_layers * m.num_attention_heads * m.head_dim * context
     backward = (4.0 if setup.method == "full" else 2.0) * n + 2 * attn_fwd
-    recompute = (forward + attn_fwd) if setup.gradient_checkpointing else 0.0
+    recompute = 0.0
+    if setup.gradient_checkpointing:
+        # selective checkpointing keeps the attention kernel's outputs: no rerun of it
+        recompute = forward + (0.0 if setup.saves_attention else attn_fwd)
     return forward + attn_fwd + backward + recompute
 
 

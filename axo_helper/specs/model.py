@@ -58,6 +58,7 @@ class ModelSpec:
     source: Literal["local", "preset", "hub"] = "preset"
     local_path: str | None = None  # a local directory with config.json (and maybe weights)
     hf_id: str | None = None
+    revision: str | None = None  # the hub revision pinned with --revision; None: main
     generic: bool = False  # True when the architecture was unknown and generic fields were used
     chat_template: bool = False  # the tokenizer (when known) ships a chat template
     tokenizer: TokenizerFacts | None = None  # local directories only

@@ -27,6 +27,13 @@ class TrainSetup:
     micro_batch_size: int = 1
     sample_packing: bool = False
     gradient_checkpointing: bool = True
+    # Axolotl activation_offloading: true (TRL's OffloadActivations, CUDA streams): the
+    # tensors saved for backward (under checkpointing, each block's input) wait in
+    # pinned host memory. Axolotl requires gradient_checkpointing with it.
+    activation_offloading: bool = False
+    # Axolotl selective_checkpointing: true (save: [attention]): within each checkpointed
+    # block the attention kernel's outputs are saved instead of recomputed in backward.
+    selective_checkpointing: bool = False
     attn_implementation: Attention = "sdpa"
     optimizer: str = "adamw_torch_fused"  # Axolotl's `optimizer:` value
     fused_cross_entropy: bool = False  # Liger FLCE / Cut Cross Entropy
@@ -46,6 +53,16 @@ class TrainSetup:
     # `train_head` trains the output head too (the tied embedding, when it is tied).
     trainable_layers: int = 0
     train_head: bool = False
+
+    @property
+    def saves_attention(self) -> bool:
+        """Selective checkpointing in effect: Axolotl's save policy matches the SDPA and
+        flash-attention kernels (not eager attention), inside checkpointed blocks only."""
+        return (
+            self.gradient_checkpointing
+            and self.selective_checkpointing
+            and self.attn_implementation != "eager"
+        )
 
     @property
     def frozen_layers(self) -> int:

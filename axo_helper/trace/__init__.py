@@ -23,7 +23,7 @@ the `plan` path imports it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,11 @@ def trace_config(
         raw = with_layers(raw, layers)
     spec = from_config(raw, name=name, source="local")
     setup = setup_from_config(cfg, spec, 1, config_dir=path.parent)
+    offloaded = setup.activation_offloading
+    if offloaded:
+        # TRL's OffloadActivations moves CUDA tensors only: on fake CPU tensors it is a
+        # no-op, so the step is traced, and compared, without it.
+        setup = replace(setup, activation_offloading=False)
     try:
         result = trace_setup(raw, setup, hold_outputs=hold_outputs)
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
@@ -81,4 +86,11 @@ def trace_config(
             hint="the estimate (axo-helper validate) still applies; fused MoE experts with "
             "QLoRA or lora_dropout are known not to trace on a CPU",
         ) from None
+    if offloaded:
+        note = (
+            "activation_offloading is not traced (TRL's offloader moves CUDA tensors "
+            "only): the saved block inputs are counted on the device, and compared with "
+            "the estimate without offloading"
+        )
+        result = replace(result, notes=(*result.notes, note))
     return ConfigTrace(str(path), name, result)

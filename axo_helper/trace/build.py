@@ -99,6 +99,8 @@ def build(raw: Mapping[str, Any], setup: TrainSetup, fake_mode: Any) -> Built:
     if setup.method == "freeze":
         _freeze(model, setup)
     if setup.gradient_checkpointing:
+        if setup.saves_attention:
+            _selective(model, built)
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if setup.method in ("lora", "qlora") and hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
@@ -114,6 +116,19 @@ def build(raw: Mapping[str, Any], setup: TrainSetup, fake_mode: Any) -> Built:
             "(analytic: bitsandbytes kernels do not run on fake tensors)"
         )
     return built
+
+
+def _selective(model: nn.Module, built: Built) -> None:
+    """selective_checkpointing as Axolotl 0.19 applies it (loaders/model.py): its own
+    apply_selective_checkpointing wraps gradient_checkpointing_enable with a save policy
+    for the SDPA / flash kernels, which the CPU flash kernel of the stand-in matches."""
+    from axolotl.monkeypatch.selective_checkpointing import apply_selective_checkpointing
+
+    # Axolotl applies it to the transformers model, before PEFT wraps it; a PeftModel
+    # forwards gradient_checkpointing_enable to that model's (wrapped) method.
+    base = getattr(model, "get_base_model", None)
+    apply_selective_checkpointing(base() if callable(base) else model)
+    built.notes.append("selective checkpointing: Axolotl's save policy (attention) applied")
 
 
 def _freeze(model: nn.Module, setup: TrainSetup) -> None:

@@ -56,8 +56,13 @@ def choose_model(data: Mapping[str, Any], given: ModelSpec | None) -> tuple[Mode
             "base_model is missing",
             hint="pass --model ID_OR_DIR to choose the architecture for the estimate",
         )
+    # Axolotl loads base_model at revision_of_model (a local directory has none)
+    rev = data.get("revision_of_model")
+    rev = rev.strip() if isinstance(rev, str) and rev.strip() else None
+    if rev is not None and Path(base).expanduser().exists():
+        rev = None
     try:
-        spec = model_mod.inspect(base)
+        spec = model_mod.inspect(base, revision=rev)
     except ModelError as exc:
         if given is None:
             raise ModelError(

@@ -1,4 +1,4 @@
-"""chat.decide: the chat keys per family and base/instruct variant (issue 11, cases 3-6)."""
+"""chat.decide: the chat keys per family and base/instruct variant."""
 
 from __future__ import annotations
 

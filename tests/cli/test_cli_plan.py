@@ -125,7 +125,7 @@ def test_full_8b_on_8xh100_json(cli: Callable[..., Result]) -> None:
     obj = json.loads(r.stdout)
     assert obj["method"] == "full" and obj["num_gpus"] == 8
     assert obj["memory"]["total_gib"] <= obj["memory"]["budget_gib"]
-    assert obj["distributed"] in ("zero3", "fsdp", "ddp")
+    assert obj["distributed"] == "zero2"  # a weight replica fits; the Adam states do not
     assert obj["distributed"] in obj["reasons"]["distributed"]
 
 

@@ -110,5 +110,7 @@ def test_modelfile_for_an_unknown_template_says_so(tmp_path: Path) -> None:
     info = RunInfo(tmp_path, {}, out, "org/base", "lora", None, None)
     text = modelfile(info, merged=False, adapter=True)
     assert "FROM org/base" in text and "ADAPTER ./adapter" in text
-    assert "could not be mapped" in text and 'TEMPLATE """{{ .Prompt }}"""' in text
+    # No TEMPLATE (not even {{ .Prompt }}): Ollama's own choice is left in place.
+    assert "Ollama does not read it here" in text
+    assert [n for n, _ in ollama_modelfile.parse(text) if n == "template"] == []
     assert 'PARAMETER stop "</end>"' in text

@@ -31,9 +31,16 @@ def test_lora_with_fused_cross_entropy_instead_of_qlora(spec: str, name: str, se
     assert p.method == "lora" and p.setup.fused_cross_entropy
     assert p.memory.total_gib <= p.budget_gib
     assert p.reasons["fused_cross_entropy"].startswith("fused (Liger)")
-    # without the integration LoRA does not fit: the same request plans QLoRA
+    # without the integration 16-bit LoRA fits only with its activations in host memory
+    # (the 32k documents), or not at all: the same request plans QLoRA
     plain = planner.plan(gpu(spec), mdl(name), None, POLICY, seq_len=seq)
-    assert plain.method == "qlora" and not plain.setup.fused_cross_entropy
+    assert not plain.setup.fused_cross_entropy
+    if plain.method == "lora":
+        assert seq == 32768 and plain.setup.activation_offloading
+        assert plain.seconds_per_epoch is None and plain.tokens_per_second is not None
+        assert p.tokens_per_second is not None and p.tokens_per_second >= plain.tokens_per_second
+        return
+    assert plain.method == "qlora"
     # ... and says what installing it would allow, with the command
     note = next(w for w in plain.warnings if "pip install liger-kernel" in w)
     assert "lora at micro batch" in note and "instead of qlora" in note
@@ -116,3 +123,31 @@ def test_operator_case_shows_8bit_lora_and_qlora_with_their_time() -> None:
     assert eight.total_gib < p.memory.total_gib and four.total_gib < eight.total_gib
     for alt in (eight, four):
         assert "min per epoch" in alt.reason and "slower" in alt.reason
+
+
+def test_activation_offloading_only_where_it_pays() -> None:
+    # 2k tokens on an H100: everything fits on the GPU; offloading would only add time
+    p = _plan("h100-sxm", "meta-llama/Llama-3.1-8B", seq_len=2048)
+    assert not p.setup.activation_offloading and "activation_offloading" not in p.reasons
+    ao = [r for r in p.rejected if "activation offloading" in r.method]
+    assert ao and all(r.reason.startswith(("slower", "as fast")) for r in ao)
+    # 32k tokens on an A100 without Liger: 16-bit LoRA fits only with the blocks'
+    # inputs in host memory, and is faster than QLoRA, which fits without
+    p = planner.plan(gpu("a100-80gb"), mdl("meta-llama/Llama-3.1-8B"), None, POLICY, seq_len=32768)
+    assert p.method == "lora" and p.setup.activation_offloading and p.setup.gradient_checkpointing
+    assert p.reasons["activation_offloading"].startswith("on, ")
+    assert "without it micro batch 1 needs" in p.reasons["activation_offloading"]
+    assert p.memory.host_gib > 0
+    qlora = next(r for r in p.rejected if r.method == "qlora")
+    assert qlora.total_gib <= p.budget_gib and "slower" in qlora.reason
+
+
+def test_activation_offloading_never_on_cpu_or_with_fsdp() -> None:
+    from axo_helper import hardware
+
+    cpu = planner.plan(hardware.resolve("cpu"), mdl("HuggingFaceTB/SmolLM2-135M"), None, POLICY)
+    assert not cpu.setup.activation_offloading
+    assert not any("activation offloading" in r.method for r in cpu.rejected)
+    p = _plan("2xrtx4090", "meta-llama/Llama-3.1-8B", seq_len=8192, distributed="fsdp")
+    assert p.setup.distributed == "fsdp" and not p.setup.activation_offloading
+    assert not any("activation offloading" in r.method for r in p.rejected)

@@ -34,7 +34,7 @@ def _text(tokens: float) -> str:
 
 
 def _chats(path: Path, rows: int = 120) -> Path:
-    """OpenAI-style chats with a system turn, median ~3,100 tokens (issue 11, case 1)."""
+    """OpenAI-style chats with a system turn, median ~3,100 tokens."""
     rnd = random.Random(0)
     with path.open("w") as f:
         for _ in range(rows):

@@ -1,4 +1,4 @@
-"""Packing and the batch in tokens (issue 11, case 8): the same content trains the same way."""
+"""Packing and the batch in tokens: the same content trains the same way."""
 
 from __future__ import annotations
 

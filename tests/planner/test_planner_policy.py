@@ -38,3 +38,31 @@ def test_policy_errors_name_the_key(tmp_path: Path) -> None:
     raw["batch"]["target_effective"] = 32
     path.write_text(yaml.safe_dump(raw))
     assert planner.load_policy(path).target_effective_batch == 32
+
+
+def test_policy_toolbox_keys_are_checked() -> None:
+    import yaml
+
+    from axo_helper.resources import load_preset
+
+    def fresh() -> dict:
+        return yaml.safe_load(yaml.safe_dump(load_preset("policy.yaml")))
+
+    assert POLICY.partial_sharding == "zero2"
+    assert any(v.activation_offloading for v in POLICY.ladder)
+    raw = fresh()
+    raw["ladder"].append(
+        {"sharded": False, "optimizer": "default", "gradient_checkpointing": False,
+         "activation_offloading": True}
+    )
+    with pytest.raises(AxoHelperError, match=r"activation_offloading"):
+        planner.parse_policy(raw)
+    raw = fresh()
+    raw["distributed"]["partial"] = "zero3"
+    with pytest.raises(AxoHelperError, match=r"distributed\.partial"):
+        planner.parse_policy(raw)
+    raw = fresh()
+    raw["distributed"]["partial"] = None
+    assert planner.parse_policy(raw).partial_sharding is None
+    del raw["distributed"]["partial"]  # a policy written before the key: no partial step
+    assert planner.parse_policy(raw).partial_sharding is None

@@ -86,7 +86,7 @@ def test_ddp_when_a_replica_fits_and_is_faster(toy: ModelSpec) -> None:
     # 9 GiB: no replica fits (12 + 1 at least): sharding is the only way.
     p = planner.plan(budget_hw(9.0, n=2), toy, None, POLICY, method="full", seq_len=2048)
     assert p.setup.distributed == POLICY.sharded
-    assert "replica needs" in p.reasons["distributed"]
+    assert "a replica of the weights needs" in p.reasons["distributed"]
 
 
 def test_micro_batch_capped_by_effective_batch_per_gpu(toy: ModelSpec) -> None:

@@ -70,3 +70,39 @@ def test_trace_without_base_model_is_a_clear_error(cli, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no base_model" in result.output and "--model" in result.output
     assert "Traceback" not in result.output
+
+
+def test_activation_offloading_is_said_and_compared_without_it(cli, tmp_path: Path) -> None:
+    """TRL's offloader moves CUDA tensors only: the trace says so and compares the
+    device-resident step with the estimate without offloading."""
+    plain = _config(tmp_path, "Qwen/Qwen2.5-0.5B")
+    base = json.loads(cli("trace", str(plain), "--layers", "2", "--json").stdout)
+    off = _config(tmp_path, "Qwen/Qwen2.5-0.5B", activation_offloading=True)
+    result = cli("trace", str(off), "--layers", "2", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert any("activation_offloading is not traced" in n for n in out["notes"])
+    assert out["estimated_gib"] == base["estimated_gib"]
+    assert out["traced_gib"] == pytest.approx(base["traced_gib"], rel=1e-6)
+
+
+def test_selective_checkpointing_is_traced_through_axolotls_save_policy(
+    cli, tmp_path: Path
+) -> None:
+    """Axolotl's own apply_selective_checkpointing on the real step: the attention
+    outputs it keeps are what the estimate adds, byte for byte within 2%."""
+    base = {"flash_attention": True, "sdp_attention": False, "sequence_len": 512}
+    plain = json.loads(
+        cli("trace", str(_config(tmp_path, "Qwen/Qwen2.5-0.5B", **base)), "--layers", "2",
+            "--json").stdout
+    )
+    sel = _config(tmp_path, "Qwen/Qwen2.5-0.5B", selective_checkpointing=True, **base)
+    result = cli("trace", str(sel), "--layers", "2", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert any("selective checkpointing" in n for n in out["notes"])
+    traced = out["traced_gib"]["activations"] - plain["traced_gib"]["activations"]
+    estimated = out["estimated_gib"]["activations"] - plain["estimated_gib"]["activations"]
+    # 2 blocks x 2 x 512 tokens x 14 heads x (64 x 2 + 4) bytes
+    assert traced == pytest.approx(2 * 1024 * 14 * 132 / 2**30, rel=0.02)
+    assert estimated == pytest.approx(traced, rel=0.02)
