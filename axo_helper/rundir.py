@@ -9,6 +9,7 @@
       metrics.jsonl   one line per step, written by the plugin
       metrics.json    the plugin's summary at the end
       adapter/ merged/ Modelfile manifest.json   the export step (.export.lock while it runs)
+      gguf/           `export --gguf QUANT`: model-QUANT.gguf, converted from merged/
       report.html     `axo-helper report`: the run's figures and the held-out comparison
 
 plan.json (the record) is written by `run` only, through `write_plan_record`. Its
@@ -41,6 +42,7 @@ MODELFILE = "Modelfile"
 MANIFEST = "manifest.json"
 EXPORT_LOCK = ".export.lock"
 REPORT_HTML = "report.html"
+GGUF_DIR = "gguf"
 # The exported variants, in the order export builds and lists them.
 EXPORT_VARIANTS: tuple[str, ...] = (ADAPTER, MERGED)
 
@@ -131,6 +133,14 @@ class RunDir:
     def report_html(self) -> Path:
         return self.path / REPORT_HTML
 
+    @property
+    def gguf_dir(self) -> Path:
+        return self.path / GGUF_DIR
+
+    def gguf_file(self, quant: str) -> Path:
+        """gguf/model-QUANT.gguf, the quantization's name in lower case."""
+        return self.gguf_dir / gguf_name(quant)
+
     def read_plan_record(self) -> dict[str, Any] | None:
         """plan.json as written, or None when it is missing or not a JSON object."""
         try:
@@ -161,6 +171,11 @@ class RunDir:
         """A dry run's leftovers, which a real run may reuse without --force."""
         record = self.read_plan_record() or {}
         return record.get("status") == "dry-run" and not self.output.exists()
+
+
+def gguf_name(quant: str) -> str:
+    """The file name of one GGUF conversion: model-q8_0.gguf."""
+    return f"model-{quant.lower()}.gguf"
 
 
 def default_run_dir(label: str, now: _dt.datetime | None = None) -> Path:

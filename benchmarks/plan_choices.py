@@ -6,7 +6,7 @@
 GPUs x models x data (10k short Q&A pairs, long chats of ~3-4k tokens, 32k-token
 documents), each planned with the shipped policy and every integration the policy knows
 treated as installed. Prints per scenario the method, micro batch, checkpointing, fused
-cross-entropy, activation offloading, distribution, predicted GiB and minutes per epoch, so two checkouts can
+cross-entropy, selective checkpointing, activation offloading, distribution, predicted GiB and minutes per epoch, so two checkouts can
 be compared line by line (run it with PYTHONPATH pointing at each).
 """
 
@@ -75,6 +75,7 @@ def plan_one(gpu: str, name: str, data: DataSpec) -> dict[str, Any]:
         "gc": "gc" if s.gradient_checkpointing else "-",
         "fce": "fce" if getattr(s, "fused_cross_entropy", False) else "-",
         "ao": "ao" if getattr(s, "activation_offloading", False) else "-",
+        "sel": "sel" if getattr(s, "selective_checkpointing", False) else "-",
         "dist": s.distributed + ("+off" if s.cpu_offload else ""),
         "optim": s.optimizer,
         "gib": round(p.memory.total_gib, 1),
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(
                     f"{gpu:<11} {r['model']:<14} {label:<9} {r['method']:<6} seq {r['seq']:>6} "
-                    f"mb {r['mb']:>2} {r['gc']:<3}{r['fce']:<4}{r['ao']:<3}{r['dist']:<10}{r['optim']:<18}"
+                    f"mb {r['mb']:>2} {r['gc']:<3}{r['sel']:<4}{r['fce']:<4}{r['ao']:<3}{r['dist']:<10}{r['optim']:<18}"
                     f"{r['gib']:>6} GiB {r['min'] if r['min'] is not None else '-':>8} min"
                 )
     if args.csv:

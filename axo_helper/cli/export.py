@@ -1,4 +1,4 @@
-"""`axo-helper export RUN_DIR`: adapter/, merged/, Modelfile and manifest.json for a run."""
+"""`axo-helper export RUN_DIR`: adapter/, merged/, gguf/, Modelfile and manifest.json for a run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 
 from axo_helper.errors import AxoHelperError
 from axo_helper.output import emit_json, info, warn
-from axo_helper.rundir import EXPORT_VARIANTS, MODELFILE
+from axo_helper.rundir import EXPORT_VARIANTS, GGUF_DIR, MODELFILE
 from axo_helper.shell import command, quote
 
 
@@ -41,6 +41,23 @@ from axo_helper.shell import command, quote
     help="Export a run whose training did not finish (interrupted, failed); "
     "the model card says how far it got.",
 )
+@click.option(
+    "--gguf",
+    "gguf",
+    multiple=True,
+    metavar="QUANT",
+    help="Also convert merged/ to gguf/model-QUANT.gguf for llama.cpp and Ollama "
+    "(repeatable): f16, bf16, q8_0; q4_k_m, q5_k_m, q6_k, ... with llama-quantize "
+    "(docs/gguf.md).",
+)
+@click.option(
+    "--llama-cpp",
+    "llama_cpp",
+    metavar="DIR",
+    type=click.Path(path_type=Path),
+    help="The llama.cpp checkout (or unpacked llama-cpp-python sdist) whose "
+    "convert_hf_to_gguf.py --gguf runs. Default: $AXO_HELPER_LLAMA_CPP.",
+)
 @click.option("json_", "--json", is_flag=True, help="Print the result as JSON.")
 def export(
     run_dir: Path,
@@ -49,6 +66,8 @@ def export(
     max_shard_size: str,
     verify_only: bool,
     unfinished: bool,
+    gguf: tuple[str, ...],
+    llama_cpp: Path | None,
     json_: bool,
 ) -> None:
     """Export a finished run: adapter, merged model, Ollama Modelfile, checksummed manifest.
@@ -57,6 +76,7 @@ def export(
     axo-helper export runs/my-run
     axo-helper export runs/my-run --variant adapter
     axo-helper export runs/my-run --force          # rebuild an existing export
+    axo-helper export runs/my-run --gguf q8_0 --llama-cpp ~/llama.cpp
     axo-helper export runs/my-run --verify         # check it, change nothing
 
     The export is checked against its manifest (sizes and sha256) after writing.
@@ -75,15 +95,20 @@ def export(
             variants=variants or EXPORT_VARIANTS,
             max_shard_size=max_shard_size,
             unfinished=unfinished,
+            gguf=gguf,
+            llama_cpp=llama_cpp,
         )
     for w in result.warnings:
         warn(w)
+    ggufs = [f for f in result.files if f.path.startswith(f"{GGUF_DIR}/")]
     if json_:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "gguf": [{"path": f.path, "size": f.size} for f in ggufs]})
         return
     for v in result.variants:
         state = "written" if v in result.built else "kept (already exported)"
         click.echo(f"{v + '/':9} {result.run_dir / v}  {state}")
+    for f in ggufs:
+        click.echo(f"{'gguf':9} {result.run_dir / f.path}  {f.size / 1e6:,.1f} MB")
     click.echo(f"{MODELFILE:9} {result.modelfile}")
     total = sum(f.size for f in result.files)
     click.echo(

@@ -10,6 +10,8 @@ and produces, next to them:
   merged/         base + adapter merged (or a full fine-tune's weights), sharded
                   safetensors, config, generation_config (stopping at the trained turn
                   terminator), the trained tokenizer, README.md
+  gguf/           `export --gguf QUANT`: model-QUANT.gguf converted from merged/ by
+                  llama.cpp's convert_hf_to_gguf.py (and llama-quantize)
   Modelfile       for `ollama create`
   manifest.json   every produced file with size and sha256; versions; plan; metrics
 
@@ -34,6 +36,9 @@ The package, in the order an export runs:
   card        the model card's facts (README.md)
   hub_card    the card output/ already had, merged in; Hub ids only; no host paths
   ollama      the Modelfile's facts: FROM, chat format, Go template, stops
+  gguf_step   export --gguf: which conversions to make, keep or drop
+  gguf        one conversion: converter (+ llama-quantize) argv, run, atomic publish
+  llama_cpp   finding convert_hf_to_gguf.py, gguf-py and llama-quantize
   manifest    manifest.json and verify_export
   files       checksums, permissions, fsync, the lock, atomic publish, sizes
   defaults    the manifest version and shard size; result: ExportResult

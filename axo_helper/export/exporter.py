@@ -24,6 +24,13 @@ from axo_helper.export.files import (
     shareable,
     temp_dir_for,
 )
+from axo_helper.export.gguf_step import (
+    GGUFRequest,
+    build_gguf,
+    gguf_present,
+    gguf_request,
+    modelfile_gguf,
+)
 from axo_helper.export.kept import check_kept
 from axo_helper.export.manifest import (
     files_of,
@@ -37,7 +44,16 @@ from axo_helper.export.result import ExportResult
 from axo_helper.export.source import RunInfo, adapter_source, base_dir, load_run, steps_done
 from axo_helper.export.stops import terminator_warnings, turn_terminator
 from axo_helper.export.variants import build_adapter, build_merged
-from axo_helper.rundir import ADAPTER, EXPORT_VARIANTS, MANIFEST, MERGED, MODELFILE, RunDir
+from axo_helper.rundir import (
+    ADAPTER,
+    EXPORT_VARIANTS,
+    GGUF_DIR,
+    MANIFEST,
+    MERGED,
+    MODELFILE,
+    RunDir,
+    gguf_name,
+)
 from axo_helper.shell import command
 from axo_helper.specs.base import FULL_WEIGHT_METHODS
 
@@ -65,16 +81,18 @@ def _for_method(wanted: tuple[str, ...], method: str) -> tuple[str, ...]:
     return wanted
 
 
-def _to_build(info: RunInfo, wanted: tuple[str, ...], force: bool) -> list[str]:
-    """The variants to build; refuses a complete export without force, and a variant
-    that would be kept but does not verify (kept.py)."""
+def _to_build(
+    info: RunInfo, wanted: tuple[str, ...], force: bool, gguf: GGUFRequest | None = None
+) -> list[str]:
+    """The variants to build; refuses a complete export (the requested GGUF files too)
+    without force, and a variant that would be kept but does not verify (kept.py)."""
     run_dir = info.run_dir
     run = RunDir(run_dir)
     present = [v for v in wanted if (run_dir / v).is_dir()]
     if force:
         return list(wanted)
     complete = len(present) == len(wanted) and run.manifest.is_file() and run.modelfile.is_file()
-    if complete:
+    if complete and gguf_present(run_dir, gguf):
         problems = verify_export(run_dir)
         if problems:
             raise AxoHelperError(
@@ -85,12 +103,29 @@ def _to_build(info: RunInfo, wanted: tuple[str, ...], force: bool) -> list[str]:
             )
         raise OutputExistsError(
             f"{run_dir} already has a complete export ({', '.join(f'{v}/' for v in wanted)}, "
-            f"{MODELFILE}, {MANIFEST}; verified)",
+            f"{_gguf_listing(gguf)}{MODELFILE}, {MANIFEST}; verified)",
             hint="pass --force to rebuild it",
         )
     for v in present:
         check_kept(info, v)
     return [v for v in wanted if v not in present]
+
+
+def _kept_others(info: RunInfo, wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """Variants not asked for this time but exported before: kept and listed when they
+    verify, refused when not, so the manifest never disagrees with the disk."""
+    others = tuple(
+        v for v in EXPORT_VARIANTS if v not in wanted and (info.run_dir / v).is_dir()
+    )
+    for v in others:
+        check_kept(info, v)
+    return others
+
+
+def _gguf_listing(gguf: GGUFRequest | None) -> str:
+    if gguf is None:
+        return ""
+    return "".join(f"{GGUF_DIR}/{gguf_name(q)}, " for q in gguf.quants)
 
 
 def _check_finished(info: RunInfo, unfinished: bool) -> list[str]:
@@ -168,16 +203,22 @@ def export_run(
     max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
     verify: bool = True,
     unfinished: bool = False,
+    gguf: Iterable[str] = (),
+    llama_cpp: Path | None = None,
 ) -> ExportResult:
     """Export a run directory's trained model (see the package docstring).
 
     variants: "adapter" and/or "merged" ("adapter" is skipped for a full fine-tune).
     Variants that already exist are kept unless force; a complete export (every
-    requested variant, Modelfile and manifest) is refused without force. A run whose
-    training did not finish (plan.json's status) is refused unless unfinished.
+    requested variant, GGUF file, Modelfile and manifest) is refused without force. A
+    run whose training did not finish (plan.json's status) is refused unless unfinished.
+    gguf: quantizations to convert merged/ to (gguf/model-QUANT.gguf) with the llama.cpp
+    in llama_cpp, else in $AXO_HELPER_LLAMA_CPP (gguf_step).
     """
     wanted = _chosen_variants(variants)
     shard_bytes = parse_size(max_shard_size)
+    # The converter is found (or refused) before the run is read or a merge started.
+    gguf_req = gguf_request(wanted, gguf, llama_cpp)
     info = load_run(Path(run_dir))
     run_dir = info.run_dir
     modelfile_path = RunDir(run_dir).modelfile
@@ -191,19 +232,26 @@ def export_run(
 
     with export_lock(run_dir):
         clean_stale(run_dir)
-        todo = _to_build(info, wanted, force)
-        kept = tuple(v for v in wanted if v not in todo)
+        todo = _to_build(info, wanted, force, gguf_req)
+        others = _kept_others(info, wanted)
+        kept = tuple(v for v in wanted if v not in todo) + others
         warnings, lora_r = _preflight(info, todo)
         warnings = notes + warnings
         warnings += terminator_warnings(turn_terminator(info.config, info.output_dir))
         merge_details: dict[str, Any] = {}
         for v in todo:
             merge_details = _build(info, v, lora_r, shard_bytes) or merge_details
-        exported = [v for v in EXPORT_VARIANTS if (run_dir / v).is_dir() and v in wanted]
-        text = modelfile(info, merged=MERGED in exported, adapter=ADAPTER in exported)
+        warnings += build_gguf(run_dir, gguf_req, force=force, merged_rebuilt=MERGED in todo)
+        exported = [v for v in EXPORT_VARIANTS if (run_dir / v).is_dir() and v in wanted + others]
+        text = modelfile(
+            info,
+            merged=MERGED in exported,
+            adapter=ADAPTER in exported,
+            gguf=modelfile_gguf(run_dir, gguf_req),
+        )
         atomic_write_text(modelfile_path, text)
         shareable(modelfile_path)
-        files = files_of(run_dir, [*exported, MODELFILE])
+        files = files_of(run_dir, [*exported, GGUF_DIR, MODELFILE])
         merge_details = merge_details or previous_merge(run_dir)
         manifest = write_manifest(info, exported, files, merge_details, sources_of(info))
         if verify:

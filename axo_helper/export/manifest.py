@@ -15,7 +15,7 @@ from axo_helper.export.defaults import MANIFEST_VERSION
 from axo_helper.export.files import read_json, sha256_file, shareable
 from axo_helper.export.result import ExportedFile
 from axo_helper.export.source import RunInfo
-from axo_helper.rundir import EXPORT_VARIANTS, MODELFILE, RunDir
+from axo_helper.rundir import EXPORT_VARIANTS, GGUF_DIR, MODELFILE, RunDir
 from axo_helper.versions import versions
 
 
@@ -105,7 +105,7 @@ def verify_export(run_dir: Path) -> list[str]:
     """Problems with an export; [] when it verifies.
 
     Every listed file must be there with its size and sha256, every file under the
-    exported variants (and the Modelfile) must be listed, and the output/ files the
+    exported variants and gguf/ (and the Modelfile) must be listed, and the output/ files the
     export was made from must still be the ones it recorded.
     """
     run_dir = Path(run_dir)
@@ -120,7 +120,7 @@ def verify_export(run_dir: Path) -> list[str]:
     ]
     listed = {e.get("path") for e in manifest["files"] if isinstance(e, dict)}
     variants = [v for v in manifest.get("variants") or [] if v in EXPORT_VARIANTS]
-    for f in _listed(run_dir, [*variants, MODELFILE]):
+    for f in _listed(run_dir, [*variants, GGUF_DIR, MODELFILE]):
         rel = f.relative_to(run_dir).as_posix()
         if rel not in listed:
             problems.append(f"{rel}: not in the manifest")

@@ -93,8 +93,10 @@ def _adapter_line(info: RunInfo, merged: bool, adapter: bool) -> tuple[bool, str
     return False, arch
 
 
-def _template_note(template: str | None, merged: bool, folder: Path) -> str:
+def _template_note(template: str | None, merged: bool, folder: Path, gguf: str | None) -> str:
     """Why there is no TEMPLATE: what Ollama will use instead."""
+    if gguf and template:  # the converter writes it as tokenizer.chat_template
+        return "gguf"
     if merged and ollama_reads_template(folder):
         return "detected"
     if not template:
@@ -102,14 +104,17 @@ def _template_note(template: str | None, merged: bool, folder: Path) -> str:
     return "unseen"
 
 
-def modelfile_context(info: RunInfo, *, merged: bool, adapter: bool) -> dict[str, Any]:
+def modelfile_context(
+    info: RunInfo, *, merged: bool, adapter: bool, gguf: str | None = None
+) -> dict[str, Any]:
     """The facts templates/Modelfile.j2 lays out: where FROM points (and ADAPTER), the
     Ollama template when the chat format is one mapped here, and the stop strings: the
     format's, the trained turn terminator, the eos."""
     template, eos = tokenizer_facts(info.output_dir)
     fmt = chat_format(template)
     go, format_stops = OLLAMA_TEMPLATES.get(fmt or "", (None, ()))
-    with_adapter, unconvertible = _adapter_line(info, merged, adapter)
+    # A GGUF is the merged model in the format Ollama runs: no ADAPTER beside it.
+    with_adapter, unconvertible = _adapter_line(info, merged or gguf is not None, adapter)
     # The trained turn terminator stops generation whatever the format: a template
     # Ollama has no Go template for still ends its turns with it.
     term = turn_terminator(info.config, info.output_dir)
@@ -129,15 +134,17 @@ def modelfile_context(info: RunInfo, *, merged: bool, adapter: bool) -> dict[str
         "base_dir": str(base.resolve()) if not merged and base.is_dir() else None,
         "chat_format": fmt,
         "ollama_template": go,
-        "no_template": None if go else _template_note(template, merged, info.output_dir),
+        "gguf": gguf,
+        "no_template": None if go else _template_note(template, merged, info.output_dir, gguf),
         "stops": stops,
     }
 
 
-def modelfile(info: RunInfo, *, merged: bool, adapter: bool) -> str:
-    """An Ollama Modelfile: FROM ./merged, or the base with ADAPTER ./adapter (only on a
-    base Ollama converts adapters of; else FROM ./merged and how to export it)."""
-    context = modelfile_context(info, merged=merged, adapter=adapter)
+def modelfile(info: RunInfo, *, merged: bool, adapter: bool, gguf: str | None = None) -> str:
+    """An Ollama Modelfile: FROM the exported GGUF (`gguf`, relative to the run), or
+    ./merged, or the base with ADAPTER ./adapter (only on a base Ollama converts
+    adapters of; else FROM ./merged and how to export it)."""
+    context = modelfile_context(info, merged=merged, adapter=adapter, gguf=gguf)
     try:
         return render_template("Modelfile.j2", **context)
     except ValueError as exc:  # the `modelfile` filter: a value no Modelfile can hold
