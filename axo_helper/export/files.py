@@ -51,7 +51,8 @@ def shareable(path: Path) -> None:
     os.chmod(path, 0o666 & ~_umask())
 
 
-def _fsync_path(path: str) -> None:
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush one file (or directory) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -65,9 +66,9 @@ def fsync_tree(root: Path) -> None:
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
             os.chmod(os.path.join(dirpath, name), mode)
-            _fsync_path(os.path.join(dirpath, name))
+            fsync_path(os.path.join(dirpath, name))
         with contextlib.suppress(OSError):  # directories cannot be fsynced everywhere
-            _fsync_path(dirpath)
+            fsync_path(dirpath)
 
 
 def parse_size(value: int | str) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from axo_helper.errors import AxoHelperError, ExportUsageError
-from axo_helper.export.files import read_json, shareable
+from axo_helper.export.files import fsync_path, read_json, shareable
 from axo_helper.export.llama_cpp import (
     CONVERTER,
     LlamaCpp,
@@ -213,14 +213,6 @@ def _check_written(path: Path, step: Step) -> None:
         )
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def remove_temporaries(folder: Path) -> None:
     """What a killed conversion left in gguf/: hidden .tmp-* files."""
     for stale in folder.glob(f"{TEMP_PREFIX}*"):
@@ -247,7 +239,7 @@ def convert_merged(tools: LlamaCpp, merged_dir: Path, quant: str, dest: Path, na
         for step in steps:
             _run(step)
         _check_written(tmp, steps[-1])
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, dest)
     finally:
         for leftover in tmp.parent.glob(f"{tmp.name}*"):

@@ -9,50 +9,20 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 pytestmark = [pytest.mark.slow, pytest.mark.axolotl]
 pytest.importorskip("torch")
 pytest.importorskip("axolotl")
 
+from cpu_train import cpu_lora_config  # noqa: E402
+
 from axo_helper.export import export_run  # noqa: E402
 from axo_helper.export.hub_card import front_matter  # noqa: E402
-from axo_helper.tinymodel import demo_data_path  # noqa: E402
 
 
 def train(tiny_model: Path, run_dir: Path) -> None:
     """Three LoRA steps on CPU, with the base and the data named by absolute paths."""
-    cfg = {
-        "base_model": str(tiny_model),
-        "datasets": [{"path": str(demo_data_path("qa.jsonl")), "type": "chat_template"}],
-        "chat_template": "tokenizer_default",
-        "dataset_prepared_path": str(run_dir / "prepared"),
-        "dataset_num_proc": 1,
-        "val_set_size": 0,
-        "output_dir": str(run_dir / "output"),
-        "adapter": "lora",
-        "lora_r": 8,
-        "lora_alpha": 16,
-        "lora_target_linear": True,
-        # Axolotl's fused LoRA kernels need CUDA.
-        "lora_mlp_kernel": False,
-        "lora_qkv_kernel": False,
-        "lora_o_kernel": False,
-        "lora_embedding_kernel": False,
-        "sequence_len": 256,
-        "micro_batch_size": 2,
-        "gradient_accumulation_steps": 1,
-        "max_steps": 3,
-        "optimizer": "adamw_torch",
-        "learning_rate": 1e-3,
-        "bf16": False,
-        "fp16": False,
-        "tf32": False,
-        "gradient_checkpointing": False,
-        "attn_implementation": "sdpa",
-        "dataloader_pin_memory": False,
-    }
-    (run_dir / "axolotl.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    cpu_lora_config(tiny_model, run_dir)
     proc = subprocess.run(
         [sys.executable, "-m", "axolotl.cli.train", "axolotl.yml"],
         cwd=run_dir,

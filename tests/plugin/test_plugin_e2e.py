@@ -11,19 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 pytestmark = [pytest.mark.slow, pytest.mark.axolotl]
 pytest.importorskip("torch")
 pytest.importorskip("axolotl")
 
 import oom_plugin  # noqa: E402
+from cpu_train import cpu_lora_config  # noqa: E402
 
 from axo_helper.calibration import CalibrationStore  # noqa: E402
 from axo_helper.rundir import METRICS_STREAM, METRICS_SUMMARY  # noqa: E402
-from axo_helper.tinymodel import demo_data_path  # noqa: E402
-
-QA = demo_data_path("qa.jsonl")
 
 
 def read_stream(run_dir: Path) -> list[dict[str, Any]]:
@@ -32,50 +29,15 @@ def read_stream(run_dir: Path) -> list[dict[str, Any]]:
 
 def train_config(tiny_model: Path, run_dir: Path, **changes: Any) -> dict[str, Any]:
     """A 3-step CPU LoRA config with the plugin, written to <run_dir>/axolotl.yml."""
-    cfg: dict[str, Any] = {
-        "base_model": str(tiny_model),
-        "datasets": [
-            {
-                "path": str(QA),
-                "type": "chat_template",
-                "chat_template": "tokenizer_default",
-                "field_messages": "messages",
-                "roles_to_train": ["assistant"],
-            }
-        ],
-        "dataset_prepared_path": str(run_dir / "prepared"),
-        "dataset_num_proc": 1,
-        "val_set_size": 0,
-        "output_dir": str(run_dir / "output"),
-        "adapter": "lora",
-        "lora_r": 8,
-        "lora_alpha": 16,
-        "lora_target_linear": True,
-        "lora_mlp_kernel": False,
-        "lora_qkv_kernel": False,
-        "lora_o_kernel": False,
-        "lora_embedding_kernel": False,
-        "sequence_len": 256,
-        "micro_batch_size": 2,
+    plugin = {
         "gradient_accumulation_steps": 2,
         "num_epochs": 1,
-        "max_steps": 3,
-        "optimizer": "adamw_torch",
-        "learning_rate": 1e-3,
-        "bf16": False,
-        "fp16": False,
-        "tf32": False,
-        "attn_implementation": "sdpa",
-        "gradient_checkpointing": False,
-        "dataloader_pin_memory": False,
         "logging_steps": 1,
         "save_steps": 3,
         "plugins": ["axo_helper.plugin.AxoHelperPlugin"],
         "axo_helper_run_dir": str(run_dir),
     }
-    cfg.update(changes)
-    (run_dir / "axolotl.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return cfg
+    return cpu_lora_config(tiny_model, run_dir, **{**plugin, **changes})
 
 
 def axolotl_train(
