@@ -63,7 +63,6 @@ class PlanRequest:
 
     gpu: str
     model: str
-    revision: str | None = None  # a hub revision of --model (branch, tag, commit)
     data: str | None = None
     method: Method | None = None
     freeze_layers: float | None = None  # method "freeze": a block count or a fraction
@@ -77,6 +76,7 @@ class PlanRequest:
     policy: str | Path | None = None
     calibration: Calibration | None = None
     use_calibration: bool = True
+    revision: str | None = None  # a hub revision of --model (branch, tag, commit)
 
 
 def _implied(request: PlanRequest) -> Method | None:
