@@ -21,3 +21,20 @@ def write(folder: Path, name: str, data: Any) -> Path:
     path = folder / name
     path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
     return path
+
+
+def http_response(status: int, url: str) -> Any:
+    """A response of the HTTP library huggingface_hub is built on: httpx from 1.0,
+    requests before (the floor check runs 0.x)."""
+    import huggingface_hub
+    import pytest
+
+    if int(huggingface_hub.__version__.split(".")[0]) >= 1:
+        httpx = pytest.importorskip("httpx")
+        return httpx.Response(status, request=httpx.Request("GET", url))
+    requests = pytest.importorskip("requests")
+    response = requests.Response()
+    response.status_code = status
+    response.url = url
+    response.request = requests.Request("GET", url).prepare()
+    return response

@@ -68,11 +68,7 @@ def _option_changes(
                 )
                 break
     if forced_method is not None and not search.hardware.is_cpu:
-        for other in (m for m in ("lora", "qlora") if m != forced_method):
-            f = search.fit(other, seq, False, v, 1)
-            if f.micro_batch:
-                changes.append(f"--method {other} ({gib(f.at_one.total_gib)})")
-                break
+        changes.extend(_other_method(search, seq, forced_method))
     if explicit_seq:
         for shorter in list(shrinking(seq, search.policy))[1:]:
             f = search.fit(methods[-1], shorter, False, v, mb, exact=mb)
@@ -80,6 +76,16 @@ def _option_changes(
                 changes.append(f"--seq-len {shorter} ({gib(f.memory.total_gib)})")
                 break
     return changes
+
+
+def _other_method(search: Search, seq: int, tried: Method) -> list[str]:
+    """The first of LoRA, QLoRA (not `tried`) that fits at micro batch 1, as a change."""
+    v = search.lightest_variant()
+    for other in (m for m in ("lora", "qlora") if m != tried):
+        f = search.fit(other, seq, False, v, 1)
+        if f.micro_batch:
+            return [f"--method {other} ({gib(f.at_one.total_gib)})"]
+    return []
 
 
 def _shorter_changes(
@@ -134,12 +140,7 @@ def _host_refusal(
     changes = []
     if not read:
         changes.append("plan with --gpu auto on the training machine to use its real host memory")
-    v = search.lightest_variant()
-    for other in (m for m in ("lora", "qlora") if m not in methods[-1:]):
-        f = search.fit(other, seq, False, v, 1)
-        if f.micro_batch:
-            changes.append(f"--method {other} ({gib(f.at_one.total_gib)})")
-            break
+    changes.extend(_other_method(search, seq, methods[-1]))
     need_host = host_per_gpu * gpus / search.policy.speed.host_memory_fraction
     changes.append(f"a node with >= {math.ceil(need_host)} GiB of host memory")
     return PlanError(

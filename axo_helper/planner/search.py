@@ -157,11 +157,10 @@ class Search:
                 dist = self.distributed_for(v)
                 if dist is None or self.optimizer_for(v) is None:
                     continue
-                if v.activation_offloading and (dist == "fsdp" or self.hardware.is_cpu):
+                axolotl_gc = dist != "fsdp" and not self.hardware.is_cpu
+                if (v.activation_offloading or v.selective) and not axolotl_gc:
                     continue
-                if v.selective and (
-                    dist == "fsdp" or self.hardware.is_cpu or self.attn == "eager"
-                ):
+                if v.selective and self.attn == "eager":
                     continue
                 out.append(v)
                 if self.fused_ce:

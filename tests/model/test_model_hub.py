@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from model_fixtures import LLAMA_31_8B, write
+from model_fixtures import LLAMA_31_8B, http_response, write
 
 from axo_helper.errors import ModelError
 from axo_helper.model import inspect
@@ -73,27 +73,11 @@ def test_offline_flag_overrides_environment(
         inspect("acme/nothing-here", offline=True)
 
 
-def _http_response(status: int, url: str) -> Any:
-    """A response of the HTTP library the installed huggingface_hub is built on: httpx
-    from 1.0, requests before (0.x does not need httpx, so it may be missing)."""
-    import huggingface_hub
-
-    if int(huggingface_hub.__version__.split(".")[0]) >= 1:
-        httpx = pytest.importorskip("httpx")
-        return httpx.Response(status, request=httpx.Request("GET", url))
-    requests = pytest.importorskip("requests")
-    response = requests.Response()
-    response.status_code = status
-    response.url = url
-    response.request = requests.Request("GET", url).prepare()
-    return response
-
-
 def test_gated_repo_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub
     from huggingface_hub.errors import GatedRepoError
 
-    response = _http_response(401, "https://huggingface.co/acme/gated")
+    response = http_response(401, "https://huggingface.co/acme/gated")
 
     def gated(*args: Any, **kwargs: Any) -> str:
         raise GatedRepoError("401", response=response)

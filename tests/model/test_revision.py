@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import Result
-from model_fixtures import LLAMA_31_8B, write
+from model_fixtures import LLAMA_31_8B, http_response, write
 
 from axo_helper.errors import ModelError, UsageError
 from axo_helper.model import inspect
@@ -72,28 +72,12 @@ def test_without_a_revision_main_is_read(hub: FakeHub) -> None:
     assert spec.revision is None and spec.num_layers == 2
 
 
-def _http_response(status: int, url: str) -> Any:
-    """A response of the HTTP library huggingface_hub is built on: httpx from 1.0,
-    requests before (the floor check runs 0.x)."""
-    import huggingface_hub
-
-    if int(huggingface_hub.__version__.split(".")[0]) >= 1:
-        httpx = pytest.importorskip("httpx")
-        return httpx.Response(status, request=httpx.Request("GET", url))
-    requests = pytest.importorskip("requests")
-    response = requests.Response()
-    response.status_code = status
-    response.url = url
-    response.request = requests.Request("GET", url).prepare()
-    return response
-
-
 def test_a_revision_the_hub_lacks_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub
     from huggingface_hub.errors import RevisionNotFoundError
 
     url = f"https://huggingface.co/{REPO}/resolve/nope/config.json"
-    response = _http_response(404, url)
+    response = http_response(404, url)
 
     def missing(**kwargs: Any) -> str:
         raise RevisionNotFoundError("404", response=response)
